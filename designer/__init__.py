@@ -1,0 +1,1 @@
+"""designer layer (see docs/architecture.md)."""

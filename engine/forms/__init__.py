@@ -1,0 +1,1 @@
+"""Form definitions: keys, field types, the meta-schema and parsing."""

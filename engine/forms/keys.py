@@ -1,0 +1,176 @@
+"""Machine keys for forms and fields.
+
+A key becomes a physical SQL identifier, so it is restricted to a portable
+subset: lower-case ASCII, not an SQL reserved word, not a system column.
+"""
+
+from __future__ import annotations
+
+import re
+
+KEY_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
+_KEY_RE = re.compile(KEY_PATTERN)
+
+SYSTEM_COLUMNS: frozenset[str] = frozenset(
+    {
+        "id",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+        "owner_id",
+        "dept_id",
+        "version",
+        "deleted_at",
+        # child (sub-table) rows
+        "parent_id",
+        "position",
+    }
+)
+
+# Words PostgreSQL reserves (plus a few SQLite ones): a key that is one
+# would need quoting in every hand-written report query.
+SQL_RESERVED: frozenset[str] = frozenset(
+    {
+        "add",
+        "all",
+        "alter",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "authorization",
+        "between",
+        "binary",
+        "both",
+        "by",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "concurrently",
+        "constraint",
+        "create",
+        "cross",
+        "current",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_schema",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "deferrable",
+        "delete",
+        "desc",
+        "distinct",
+        "drop",
+        "else",
+        "escape",
+        "except",
+        "exists",
+        "false",
+        "fetch",
+        "filter",
+        "for",
+        "foreign",
+        "freeze",
+        "from",
+        "full",
+        "grant",
+        "group",
+        "having",
+        "ilike",
+        "in",
+        "index",
+        "initially",
+        "inner",
+        "insert",
+        "intersect",
+        "into",
+        "is",
+        "isnull",
+        "join",
+        "lateral",
+        "leading",
+        "left",
+        "like",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "natural",
+        "not",
+        "notnull",
+        "null",
+        "of",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "outer",
+        "over",
+        "overlaps",
+        "placing",
+        "primary",
+        "references",
+        "regexp",
+        "returning",
+        "right",
+        "select",
+        "session_user",
+        "set",
+        "similar",
+        "some",
+        "symmetric",
+        "table",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "update",
+        "user",
+        "using",
+        "values",
+        "variadic",
+        "verbose",
+        "when",
+        "where",
+        "window",
+        "with",
+    }
+)
+
+
+def key_problem(key: object) -> str | None:
+    """Return why ``key`` is not a valid machine key, or ``None`` if it is."""
+    if not isinstance(key, str):
+        return "a key must be a string"
+    if not _KEY_RE.match(key):
+        return (
+            f"key {key!r} must start with a lower-case letter and contain only "
+            "a-z, 0-9 and '_' (at most 41 characters)"
+        )
+    if key in SQL_RESERVED:
+        return f"key {key!r} is an SQL reserved word; choose another key"
+    if key in SYSTEM_COLUMNS:
+        return f"key {key!r} is a system column; choose another key"
+    if "__" in key:
+        return f"key {key!r} must not contain '__' (reserved for sub-table names)"
+    return None
+
+
+def table_name(form_key: str) -> str:
+    return f"form_{form_key}"
+
+
+def child_table_name(form_key: str, field_key: str) -> str:
+    return f"form_{form_key}__{field_key}"
+
+
+MAX_IDENTIFIER_LENGTH = 63  # PostgreSQL's limit; the stricter of our two databases

@@ -1,0 +1,1 @@
+"""permissions layer (see docs/architecture.md)."""
