@@ -8,6 +8,7 @@ comparison is the same on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -49,6 +50,44 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+class ExactDecimal(TypeDecorator[decimal.Decimal]):
+    """Exact decimals on every database.
+
+    PostgreSQL has NUMERIC. SQLite has no decimal type and would round money
+    through binary floats, so there the value is stored as a scaled 64-bit
+    integer (``12.34`` at scale 2 is ``1234``): exact, and it still compares
+    and sorts correctly in SQL. Hence precision is capped at 18 digits.
+    """
+
+    impl = sa.Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__(precision, scale, asdecimal=True)
+        self.precision = precision
+        self.scale = scale
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        exact = decimal.Decimal(value).quantize(decimal.Decimal(1).scaleb(-self.scale))
+        if dialect.name == "sqlite":
+            return int(exact.scaleb(self.scale))
+        return exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> decimal.Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return decimal.Decimal(int(value)).scaleb(-self.scale)
+        return decimal.Decimal(value).quantize(decimal.Decimal(1).scaleb(-self.scale))
+
+
 # A BIGINT primary key that still autoincrements on SQLite (which only does
 # so for the exact type INTEGER).
 BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -71,7 +110,7 @@ class ColumnSpec:
             case "integer" | "fk":
                 return sa.BigInteger()
             case "numeric":
-                return sa.Numeric(self.precision or 18, self.scale or 0, asdecimal=True)
+                return ExactDecimal(self.precision or 18, self.scale or 0)
             case "boolean":
                 return sa.Boolean(create_constraint=False)
             case "date":
@@ -117,12 +156,8 @@ def change_kind(
         return "widen"
     if old.kind == "text" and new.kind == "string":
         return "narrow"
-    if old.kind == "numeric" and new.kind == "numeric":
-        old_int = (old.precision or 0) - (old.scale or 0)
-        new_int = (new.precision or 0) - (new.scale or 0)
-        if new_int >= old_int and (new.scale or 0) >= (old.scale or 0):
-            return "widen"
-        return "narrow"
-    if old.kind == "integer" and new.kind == "numeric":
-        return "widen" if (new.precision or 0) - (new.scale or 0) >= 19 else "narrow"
+    if old.kind == "numeric" and new.kind == "numeric" and old.scale == new.scale:
+        # A change of scale would rescale stored values; it is refused as
+        # incompatible (add a new field instead).
+        return "widen" if (new.precision or 0) >= (old.precision or 0) else "narrow"
     return "incompatible"

@@ -175,8 +175,8 @@ class DecimalType(FieldType):
             prop.get("x-precision", self.default_precision),
             prop.get("x-scale", self.default_scale),
         )
-        if not (isinstance(p, int) and isinstance(s, int) and 1 <= p <= 38 and 0 <= s <= p):
-            return [("/x-precision", "x-precision must be 1..38 and x-scale 0..x-precision")]
+        if not (isinstance(p, int) and isinstance(s, int) and 1 <= p <= 18 and 0 <= s <= p):
+            return [("/x-precision", "x-precision must be 1..18 and x-scale 0..x-precision")]
         return []
 
     def _parse(self, value: Any) -> decimal.Decimal | None:
@@ -217,7 +217,7 @@ class DecimalType(FieldType):
 class MoneyType(DecimalType):
     name = "money"
     keywords = frozenset({"minimum", "maximum", "x-currency"})
-    default_precision = 20
+    default_precision = 18
     default_scale = 2
 
     def precision(self, prop: Prop) -> int:

@@ -78,7 +78,7 @@ def upgrade() -> None:
         ),
         sa.Column("username", sa.String(length=150), nullable=False),
         sa.Column("display_name", sa.String(length=200), nullable=False),
-        sa.Column("is_active", sa.Boolean(), server_default=sa.text("1"), nullable=False),
+        sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ff_user")),
         sa.UniqueConstraint("username", name=op.f("uq_ff_user_username")),
