@@ -1,0 +1,1 @@
+"""Records of published forms: validation, CRUD, listing, audit."""

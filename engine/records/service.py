@@ -1,0 +1,397 @@
+"""Create, read, update and soft-delete records of one published form.
+
+Every method runs inside the caller's transaction and flushes only; the
+request edge commits. Writes take the row lock they need (``FOR UPDATE`` on
+PostgreSQL) and still guard the ``UPDATE`` with the version the caller read,
+so a concurrent writer can never be silently overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.errors import ConflictError, ErrorDetail, LinkError, NotFoundError, StaleVersionError
+from engine.forms.definition import Field, FormDefinition
+from engine.records.audit import field_changes, write_audit
+from engine.records.codec import child_json, codec_for, row_json
+from engine.records.payload import ParsedPayload
+from engine.system import department_table, user_table
+from engine.tables import FormTables
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: recorded in system columns and the audit trail."""
+
+    user_id: int | None = None
+    dept_id: int | None = None
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class RecordStore:
+    def __init__(
+        self,
+        conn: sa.Connection,
+        tables: FormTables,
+        *,
+        actor: Actor,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.conn = conn
+        self.tables = tables
+        self.definition: FormDefinition = tables.definition
+        self.table = tables.table
+        self.actor = actor
+        self.clock = clock
+        self.codec = codec_for(self.definition)
+
+    # -- reads -------------------------------------------------------------
+
+    def get(self, record_id: int, *, fields: Sequence[str] | None = None) -> dict[str, Any]:
+        row = self._select_live(record_id)
+        if row is None:
+            raise self._not_found(record_id)
+        record = row_json(self.definition, row._mapping)
+        subs = [s for s in self.definition.subtables if fields is None or s.key in fields]
+        for sub in subs:
+            record[sub.key] = self._children_json(sub, [record_id])[record_id]
+        if fields is not None:
+            keep = {*fields, "id", "version"}
+            record = {k: v for k, v in record.items() if k in keep}
+        return record
+
+    def _select_live(self, record_id: int, *, lock: bool = False) -> sa.Row[Any] | None:
+        query = sa.select(self.table).where(
+            self.table.c.id == record_id, self.table.c.deleted_at.is_(None)
+        )
+        if lock:
+            query = query.with_for_update()  # ignored by SQLite, whose writers serialize
+        return self.conn.execute(query).one_or_none()
+
+    def _children_json(
+        self, sub: Field, parent_ids: Sequence[int]
+    ) -> dict[int, list[dict[str, Any]]]:
+        child = self.tables.children[sub.key]
+        rows = self.conn.execute(
+            sa.select(child)
+            .where(child.c.parent_id.in_(parent_ids))
+            .order_by(child.c.parent_id, child.c.position)
+        )
+        out: dict[int, list[dict[str, Any]]] = {pid: [] for pid in parent_ids}
+        for r in rows:
+            out[r.parent_id].append(child_json(sub, r._mapping))
+        return out
+
+    # -- writes ------------------------------------------------------------
+
+    def create(
+        self, payload: Any, *, owner_id: int | None = None, dept_id: int | None = None
+    ) -> dict[str, Any]:
+        parsed = self.codec.parse(payload, partial=False)
+        values = {**self.codec.defaults(), **parsed.values}
+        with_ids = [
+            ErrorDetail(f"/{key}/{i}/id", "a new record's rows cannot carry ids")
+            for key, rows in parsed.children.items()
+            for i, row in enumerate(rows)
+            if "id" in row
+        ]
+        if with_ids:
+            raise LinkError(f"{self.definition.label}: remove the ids of new rows.", with_ids)
+        self._check_references(values, parsed)
+        self._check_unique(values, exclude_id=None)
+        now = self.clock()
+        row = {
+            **values,
+            "created_at": now,
+            "created_by": self.actor.user_id,
+            "updated_at": now,
+            "updated_by": self.actor.user_id,
+            "owner_id": owner_id if owner_id is not None else self.actor.user_id,
+            "dept_id": dept_id if dept_id is not None else self.actor.dept_id,
+            "version": 1,
+        }
+        record_id = self._execute_write(
+            sa.insert(self.table).values(row).returning(self.table.c.id)
+        ).scalar_one()
+        for key, rows in parsed.children.items():
+            self._write_children(self.definition.field(key), record_id, rows, existing=[])
+        record = self.get(record_id)
+        created = {
+            k: v for k, v in record.items() if v not in (None, []) and k in self._field_keys()
+        }
+        write_audit(
+            self.conn,
+            form_key=self.definition.key,
+            record_id=record_id,
+            action="create",
+            actor_id=self.actor.user_id,
+            at=now,
+            record_version=1,
+            changes=field_changes({}, created),
+        )
+        return record
+
+    def update(self, record_id: int, payload: Any, *, expected_version: int) -> dict[str, Any]:
+        parsed = self.codec.parse(payload, partial=True)
+        current = self._locked_current(record_id, expected_version)
+        before = row_json(self.definition, current._mapping)
+        children_before = {
+            key: self._children_json(self._sub(key), [record_id])[record_id]
+            for key in parsed.children
+        }
+        self._check_references(parsed.values, parsed)
+        self._check_unique(parsed.values, exclude_id=record_id)
+        after = {**before, **row_json(self.definition, parsed.values)}
+        changes = field_changes(
+            {k: before[k] for k in parsed.values}, {k: after[k] for k in parsed.values}
+        )
+        child_changed = any(
+            _strip_ids(children_before[k]) != _child_rows_json(self._sub(k), rows)
+            or len(children_before[k]) != len(rows)
+            for k, rows in parsed.children.items()
+        )
+        if not changes and not child_changed:
+            return self.get(record_id)
+        now = self.clock()
+        result = self._execute_write(
+            sa.update(self.table)
+            .where(
+                self.table.c.id == record_id,
+                self.table.c.version == expected_version,
+                self.table.c.deleted_at.is_(None),
+            )
+            .values(
+                {
+                    **{k: parsed.values[k] for k in changes},
+                    "version": self.table.c.version + 1,
+                    "updated_at": now,
+                    "updated_by": self.actor.user_id,
+                }
+            )
+        )
+        if result.rowcount != 1:
+            raise self._stale(record_id, expected_version)
+        for key, rows in parsed.children.items():
+            existing = [r["id"] for r in children_before[key]]
+            self._write_children(self._sub(key), record_id, rows, existing=existing)
+        record = self.get(record_id)
+        for key in parsed.children:
+            if children_before[key] != record[key]:
+                changes[key] = {"before": children_before[key], "after": record[key]}
+        write_audit(
+            self.conn,
+            form_key=self.definition.key,
+            record_id=record_id,
+            action="update",
+            actor_id=self.actor.user_id,
+            at=now,
+            record_version=expected_version + 1,
+            changes=changes,
+        )
+        return record
+
+    def delete(self, record_id: int, *, expected_version: int) -> None:
+        """Soft delete: the row stays (with its history) but is no longer visible."""
+        self._locked_current(record_id, expected_version)
+        now = self.clock()
+        result = self.conn.execute(
+            sa.update(self.table)
+            .where(self.table.c.id == record_id, self.table.c.version == expected_version)
+            .values(
+                deleted_at=now,
+                version=self.table.c.version + 1,
+                updated_at=now,
+                updated_by=self.actor.user_id,
+            )
+        )
+        if result.rowcount != 1:
+            raise self._stale(record_id, expected_version)
+        write_audit(
+            self.conn,
+            form_key=self.definition.key,
+            record_id=record_id,
+            action="delete",
+            actor_id=self.actor.user_id,
+            at=now,
+            record_version=expected_version + 1,
+            changes={"deleted_at": {"before": None, "after": now.isoformat()}},
+        )
+
+    # -- helpers -----------------------------------------------------------
+
+    def _field_keys(self) -> set[str]:
+        return {f.key for f in self.definition.fields}
+
+    def _sub(self, key: str) -> Field:
+        f = self.definition.field(key)
+        assert f is not None
+        return f
+
+    def _locked_current(self, record_id: int, expected_version: int) -> sa.Row[Any]:
+        current = self._select_live(record_id, lock=True)
+        if current is None:
+            raise self._not_found(record_id)
+        if current.version != expected_version:
+            raise StaleVersionError(
+                f"{self.definition.label} {record_id} was changed by someone else "
+                f"(you read version {expected_version}, it is now {current.version}); "
+                "reload it and apply your change again.",
+                expected=expected_version,
+                actual=current.version,
+            )
+        return current
+
+    def _stale(self, record_id: int, expected_version: int) -> FormflowErrorT:
+        now = self._select_live(record_id)
+        if now is None:
+            return self._not_found(record_id)
+        return StaleVersionError(
+            f"{self.definition.label} {record_id} was changed by someone else; reload it.",
+            expected=expected_version,
+            actual=now.version,
+        )
+
+    def _not_found(self, record_id: int) -> NotFoundError:
+        return NotFoundError(f"{self.definition.label} {record_id} does not exist.")
+
+    def _execute_write(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        try:
+            return self.conn.execute(statement)
+        except sa.exc.IntegrityError as exc:
+            # The pre-checks give the friendly message; reaching here means a
+            # concurrent writer won the race for a unique value or a link.
+            raise ConflictError(
+                f"{self.definition.label}: the change conflicts with a concurrent change "
+                "(a unique value or a linked record); reload and try again."
+            ) from exc
+
+    def _check_unique(self, values: Mapping[str, Any], *, exclude_id: int | None) -> None:
+        unique = [
+            f for f in self.definition.column_fields if f.unique and values.get(f.key) is not None
+        ]
+        if not unique:
+            return
+        t = self.table
+        query = sa.select(t.c.id, *(t.c[f.key] for f in unique)).where(
+            t.c.deleted_at.is_(None), sa.or_(*(t.c[f.key] == values[f.key] for f in unique))
+        )
+        if exclude_id is not None:
+            query = query.where(t.c.id != exclude_id)
+        clashes = self.conn.execute(query.limit(len(unique) + 1)).all()
+        errors = [
+            ErrorDetail(
+                f"/{f.key}", f"{f.label} {values[f.key]!s} is already used by record {r.id}"
+            )
+            for f in unique
+            for r in clashes[:1]
+            if r._mapping[f.key] == values[f.key]
+        ]
+        if errors:
+            raise ConflictError(
+                f"{self.definition.label}: a unique value is already taken.", errors
+            )
+
+    def _check_references(self, values: Mapping[str, Any], parsed: ParsedPayload) -> None:
+        """Links, users and departments must exist: one query per target, never per row."""
+        wanted: dict[str, dict[int, list[str]]] = {}
+        for f in self.definition.column_fields:
+            self._collect(f, values.get(f.key), f"/{f.key}", wanted)
+        for key, rows in parsed.children.items():
+            sub = self._sub(key)
+            for i, row in enumerate(rows):
+                for c in sub.children:
+                    self._collect(c, row.get(c.key), f"/{key}/{i}/{c.key}", wanted)
+        errors: list[ErrorDetail] = []
+        for table_name, ids in wanted.items():
+            found = set(self.conn.execute(_existing_ids(table_name, list(ids))).scalars())
+            for missing in sorted(set(ids) - found):
+                for pointer in ids[missing]:
+                    errors.append(
+                        ErrorDetail(pointer, f"{_what(table_name)} {missing} does not exist")
+                    )
+        if errors:
+            raise LinkError(f"{self.definition.label}: a linked record does not exist.", errors)
+
+    @staticmethod
+    def _collect(
+        f: Field, value: Any, pointer: str, wanted: dict[str, dict[int, list[str]]]
+    ) -> None:
+        if value is None or f.column is None or f.column.kind != "fk":
+            return
+        assert f.column.references is not None
+        table_name = f.column.references.split(".")[0]
+        wanted.setdefault(table_name, {}).setdefault(int(value), []).append(pointer)
+
+    def _write_children(
+        self, sub: Field | None, parent_id: int, rows: list[dict[str, Any]], *, existing: list[int]
+    ) -> None:
+        assert sub is not None
+        child = self.tables.children[sub.key]
+        keys = [c.key for c in sub.children]
+        unknown = [i for i, r in enumerate(rows) if "id" in r and r["id"] not in existing]
+        if unknown:
+            raise LinkError(
+                f"{sub.label}: rows refer to ids that are not rows of this record.",
+                [ErrorDetail(f"/{sub.key}/{i}/id", "no such row in this record") for i in unknown],
+            )
+        kept = {r["id"] for r in rows if "id" in r}
+        gone = [i for i in existing if i not in kept]
+        if gone:
+            self.conn.execute(sa.delete(child).where(child.c.id.in_(gone)))
+        updates = [
+            {"_id": r["id"], "position": pos, **{k: r.get(k) for k in keys}}
+            for pos, r in enumerate(rows)
+            if "id" in r
+        ]
+        if updates:
+            self.conn.execute(
+                sa.update(child)
+                .where(child.c.id == sa.bindparam("_id"))
+                .values(
+                    {"position": sa.bindparam("position"), **{k: sa.bindparam(k) for k in keys}}
+                ),
+                updates,
+            )
+        inserts = [
+            {"parent_id": parent_id, "position": pos, **{k: r.get(k) for k in keys}}
+            for pos, r in enumerate(rows)
+            if "id" not in r
+        ]
+        if inserts:
+            self.conn.execute(sa.insert(child), inserts)
+
+
+FormflowErrorT = NotFoundError | StaleVersionError
+
+
+def _existing_ids(table_name: str, ids: list[int]) -> sa.Select[tuple[int]]:
+    if table_name == user_table.name:
+        return sa.select(user_table.c.id).where(user_table.c.id.in_(ids))
+    if table_name == department_table.name:
+        return sa.select(department_table.c.id).where(department_table.c.id.in_(ids))
+    t = sa.table(table_name, sa.column("id", sa.BigInteger), sa.column("deleted_at"))
+    return sa.select(t.c.id).where(t.c.id.in_(ids), t.c.deleted_at.is_(None))
+
+
+def _what(table_name: str) -> str:
+    if table_name == user_table.name:
+        return "user"
+    if table_name == department_table.name:
+        return "department"
+    return f"{table_name.removeprefix('form_')} record"
+
+
+def _strip_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "id"} for r in rows]
+
+
+def _child_rows_json(sub: Field, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{c.key: c.type.to_json(r.get(c.key)) for c in sub.children} for r in rows]
