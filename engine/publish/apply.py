@@ -32,12 +32,14 @@ def apply_plan(conn: sa.Connection, plan: Plan) -> None:
                 else:
                     ops.add_column(step.table, column)
             case "rename_column":
+                assert step.old_column is not None
                 ops.alter_column(step.table, step.old_column, new_column_name=step.column)
             case "widen_column" | "narrow_column":
                 # SQLite neither enforces VARCHAR lengths nor NUMERIC precision
                 # (decimals are scaled integers there), so only PostgreSQL has DDL.
                 if not sqlite:
                     assert step.spec is not None and step.old_spec is not None
+                    assert step.column is not None
                     ops.alter_column(
                         step.table,
                         step.column,

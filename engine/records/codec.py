@@ -30,7 +30,7 @@ def codec_for(definition: FormDefinition) -> PayloadCodec:
     return PayloadCodec(definition)
 
 
-def system_json(row: Mapping[str, Any]) -> dict[str, Any]:
+def system_json(row: Mapping[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in SYSTEM_FIELDS:
         if key in row:
@@ -39,13 +39,13 @@ def system_json(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def fields_json(fields: Iterable[Field], row: Mapping[str, Any]) -> dict[str, Any]:
+def fields_json(fields: Iterable[Field], row: Mapping[Any, Any]) -> dict[str, Any]:
     return {f.key: f.type.to_json(row[f.key]) for f in fields if f.key in row}
 
 
-def row_json(definition: FormDefinition, row: Mapping[str, Any]) -> dict[str, Any]:
+def row_json(definition: FormDefinition, row: Mapping[Any, Any]) -> dict[str, Any]:
     return {**system_json(row), **fields_json(definition.column_fields, row)}
 
 
-def child_json(sub: Field, row: Mapping[str, Any]) -> dict[str, Any]:
+def child_json(sub: Field, row: Mapping[Any, Any]) -> dict[str, Any]:
     return {"id": row["id"], **fields_json(sub.children, row)}

@@ -177,7 +177,7 @@ def _message(err: SchemaError, f: Field | None) -> str:
                 "array": "a list",
                 "object": "an object",
             }
-            return "must be " + " or ".join(names.get(k, k) for k in kinds)
+            return "must be " + " or ".join(names.get(str(k), str(k)) for k in kinds)
         case "maxLength":
             return f"must be at most {v} characters"
         case "minLength":

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from engine.errors import ErrorDetail, QueryError
 from engine.forms.definition import Field
@@ -142,19 +143,17 @@ def _condition(table: sa.Table, definition: Any, flt: Filter, index: int) -> sa.
             return _json_array_contains(table, col, str(flt.value))
         return col.icontains(str(flt.value), autoescape=True)
     value = parse_value(target, flt.value, pointer)
-    match flt.op:
-        case "eq":
-            return col.is_(None) if value is None else col == value
-        case "ne":
-            return col.is_not(None) if value is None else sa.or_(col != value, col.is_(None))
-        case "lt":
-            return col < value
-        case "lte":
-            return col <= value
-        case "gt":
-            return col > value
-        case _:
-            return col >= value
+    if value is None:
+        return col.is_(None) if flt.op == "eq" else col.is_not(None)
+    comparisons: dict[str, sa.ColumnElement[bool]] = {
+        "eq": col == value,
+        "ne": sa.or_(col != value, col.is_(None)),
+        "lt": col < value,
+        "lte": col <= value,
+        "gt": col > value,
+        "gte": col >= value,
+    }
+    return comparisons[flt.op]
 
 
 def _ops(target: _Target) -> frozenset[str]:
@@ -173,7 +172,7 @@ def _json_array_contains(
 
 
 def _postgres_json_contains(col: sa.Column[Any], value: str) -> sa.ColumnElement[bool]:
-    return sa.cast(col, sa.dialects.postgresql.JSONB).contains([value])
+    return sa.cast(col, postgresql.JSONB).contains([value])
 
 
 def list_records(
