@@ -29,6 +29,38 @@ user_table = sa.Table(
     sa.Column("display_name", sa.String(200), nullable=False),
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # argon2 hash; NULL for service accounts that authenticate by API key only.
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("is_superuser", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# Bearer tokens for people (also carried in the session cookie). Only a
+# SHA-256 of the token is stored: tokens are 256-bit random, so a slow hash
+# adds nothing but latency.
+auth_token_table = sa.Table(
+    "ff_auth_token",
+    metadata,
+    sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("ff_user.id"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# API keys for integrators: shown once, stored as prefix + SHA-256 of the secret.
+api_key_table = sa.Table(
+    "ff_api_key",
+    metadata,
+    sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("ff_user.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.BigInteger, sa.ForeignKey("ff_user.id"), nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
 )
 
 department_table = sa.Table(
