@@ -77,6 +77,18 @@ class LinkError(RecordValidationError):
     """A link field points at a record that does not exist."""
 
 
+class PermissionDeniedError(FormflowError):
+    """The caller is known but may not do this."""
+
+    title = "Forbidden"
+
+
+class AuthenticationError(FormflowError):
+    """The caller could not be identified (no, expired or revoked credentials)."""
+
+    title = "Unauthorized"
+
+
 class PlanRefusedError(FormflowError):
     """A publish would lose or violate data; nothing was applied.
 

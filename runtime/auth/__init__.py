@@ -1,0 +1,1 @@
+"""People log in with passwords and get tokens; integrators use API keys."""
