@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -14,9 +15,11 @@ import sqlalchemy as sa
 
 from engine import system
 from engine.catalog import load_schema
-from engine.errors import DefinitionError
+from engine.errors import ConflictError, DefinitionError, RecordValidationError
+from engine.forms.checks import make_cn_id
 from engine.forms.definition import Field, FormDefinition, parse_definition
 from engine.publish.service import publish
+from engine.records.service import Actor, RecordStore
 
 FORMS_DIR = Path(__file__).resolve().parents[2] / "examples" / "bank_crm" / "forms"
 FORM_FILES = sorted(FORMS_DIR.glob("*.json"))
@@ -223,13 +226,29 @@ def test_loan_documents_subtable(app: dict[str, FormDefinition]) -> None:
     assert term is not None and (term.prop["minimum"], term.prop["maximum"]) == (1, 360)
 
 
-def test_the_app_publishes_into_real_tables(app: dict[str, FormDefinition]) -> None:
-    # Publishing refuses a link to an unpublished form, so the app goes in link order.
+def publish_app(app: Mapping[str, FormDefinition]) -> sa.Engine:
+    """A fresh SQLite database with the whole app published."""
     engine = sa.create_engine("sqlite://")
     system.metadata.create_all(engine)
     with engine.begin() as conn:
+        # Publishing refuses a link to an unpublished form, so the app goes in link order.
         for key in link_order(app):
             assert publish(conn, app[key]).version == 1
+    return engine
+
+
+def add_branch(conn: sa.Connection) -> int:
+    branch_id: int = conn.execute(
+        sa.insert(system.department_table)
+        .values(code="BJ-CY-001", name="朝阳支行")
+        .returning(system.department_table.c.id)
+    ).scalar_one()
+    return branch_id
+
+
+def test_the_app_publishes_into_real_tables(app: dict[str, FormDefinition]) -> None:
+    engine = publish_app(app)
+    with engine.connect() as conn:
         schema = load_schema(conn)
         inspector = sa.inspect(conn)
         names = set(inspector.get_table_names())
@@ -247,6 +266,129 @@ def test_the_app_publishes_into_real_tables(app: dict[str, FormDefinition]) -> N
         "uq_form_customer_id_number": ["id_number"],
         "uq_form_customer_credit_code": ["credit_code"],
     }
+
+
+def test_realistic_records_round_trip(app: dict[str, FormDefinition]) -> None:
+    engine = publish_app(app)
+    id_number = make_cn_id("110105", dt.date(1985, 3, 14), 123)
+    with engine.begin() as conn:
+        branch = add_branch(conn)
+        schema = load_schema(conn)
+
+        def store(key: str) -> RecordStore:
+            return RecordStore(conn, schema.form(key), actor=Actor(dept_id=branch))
+
+        customer = store("customer").create(
+            {
+                "customer_no": "C20240001",
+                "name": "张伟",
+                "customer_type": "individual",
+                "id_number": id_number.lower(),
+                "phone": "13800138000",
+                "birthday": "1985-03-14",
+                "branch": branch,
+                "risk_rating": "R3",
+                "source_channel": "referral",
+                "tags": ["payroll", "young"],
+                "aum": 1250000,
+            }
+        )
+        assert customer["id_number"] == id_number
+        assert customer["aum"] == "1250000.00"
+        assert customer["consent_marketing"] is False  # the default
+        assert customer["status"] == "active"
+        assert customer["age"] is None  # computed fields are not evaluated yet
+
+        product = store("product").create(
+            {
+                "code": "LOAN-BIZ-01",
+                "name": "经营快贷",
+                "category": "loan",
+                "risk_level": "R2",
+                "rate": "3.85",
+            }
+        )
+        assert product["rate"] == "3.8500"
+
+        loan = store("loan_application").create(
+            {
+                "application_no": "LA-2024-0001",
+                "customer": customer["id"],
+                "product": product["id"],
+                "amount": "500000",
+                "term_months": 36,
+                "purpose": "business",
+                "status": "submitted",
+                "applied_at": "2024-05-31T09:30:00+08:00",
+                "documents": [
+                    {"kind": "id_card", "received": True, "received_on": "2024-05-31"},
+                    {"kind": "business_license"},
+                ],
+            }
+        )
+        assert loan["amount"] == "500000.00"
+        assert loan["applied_at"] == "2024-05-31T01:30:00Z"
+        assert [d["kind"] for d in loan["documents"]] == ["id_card", "business_license"]
+
+        with pytest.raises(ConflictError) as conflict:
+            store("customer").create(
+                {
+                    **{k: customer[k] for k in ("name", "customer_type", "branch")},
+                    "source_channel": "import",
+                    "id_number": id_number,
+                }
+            )
+        assert [e.pointer for e in conflict.value.errors] == ["/id_number"]
+        with pytest.raises(RecordValidationError) as invalid:
+            store("loan_application").create(
+                {
+                    "application_no": "LA-2024-0002",
+                    "customer": customer["id"],
+                    "amount": "500",
+                    "term_months": 480,
+                    "purpose": "business",
+                    "status": "draft",
+                    "documents": [{"received": True}],
+                }
+            )
+        assert [e.pointer for e in invalid.value.errors] == [
+            "/amount",
+            "/documents/0/kind",
+            "/term_months",
+        ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the record service applies no defaults in sub-table rows",
+)
+def test_subtable_row_defaults_are_applied(app: dict[str, FormDefinition]) -> None:
+    engine = publish_app(app)
+    with engine.begin() as conn:
+        branch = add_branch(conn)
+        schema = load_schema(conn)
+        actor = Actor()
+        customer = RecordStore(conn, schema.form("customer"), actor=actor).create(
+            {
+                "name": "李娜",
+                "customer_type": "individual",
+                "branch": branch,
+                "source_channel": "import",
+            }
+        )
+        loan = RecordStore(conn, schema.form("loan_application"), actor=actor).create(
+            {
+                "application_no": "LA-2024-0003",
+                "customer": customer["id"],
+                "amount": "80000",
+                "term_months": 12,
+                "purpose": "consumption",
+                "status": "draft",
+                "documents": [{"kind": "income_proof"}],
+            }
+        )
+    assert loan["documents"][0]["received"] is False
 
 
 # --- parse_definition refuses broken copies of a real form -----------------------------------
