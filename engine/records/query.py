@@ -38,6 +38,9 @@ _SYSTEM: dict[str, tuple[FieldType, bool]] = {
     "dept_id": (FIELD_TYPES["department"], False),
 }
 
+# Public view for the OpenAPI generator: system columns a list can filter on.
+SYSTEM_FILTERS = _SYSTEM
+
 
 @dataclass(frozen=True)
 class Filter:

@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI app, problem responses, generated record endpoints."""

@@ -1,0 +1,86 @@
+"""Request-scoped dependencies: the transaction, the caller, the JSON body."""
+
+from __future__ import annotations
+
+import decimal
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+
+from engine.errors import AuthenticationError
+from runtime.auth.service import Principal, authenticate
+from runtime.web.context import AppContext
+from runtime.web.problems import BadRequestError, UnsupportedMediaTypeError
+
+SESSION_COOKIE = "formflow_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_context)]
+
+
+def get_db(ctx: Ctx) -> Iterator[sa.Connection]:
+    """One transaction per request: committed before the response is sent,
+    rolled back if the handler raised."""
+    with ctx.engine.begin() as conn:
+        yield conn
+
+
+# scope="function": the commit happens before the response leaves, so a
+# client never sees a 2xx for a write that then failed to commit.
+Db = Annotated[sa.Connection, Depends(get_db, scope="function")]
+
+
+def get_principal(request: Request, conn: Db, ctx: Ctx) -> Principal:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise AuthenticationError("Use 'Authorization: Bearer <token or API key>'.")
+        return authenticate(conn, credential.strip(), now=ctx.clock())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise AuthenticationError(
+            "Authentication required: log in at POST /api/v1/auth/login or send an API key."
+        )
+    if request.method in UNSAFE_METHODS and not request.headers.get("x-requested-with"):
+        # A cookie is sent by the browser on cross-site requests too; a custom
+        # header cannot be, so requiring one blocks cross-site request forgery.
+        raise AuthenticationError("Cookie-authenticated writes need an X-Requested-With header.")
+    return authenticate(conn, cookie, now=ctx.clock())
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+async def json_body(request: Request) -> Any:
+    """The body as JSON with exact decimals (money never passes through float)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaTypeError("Send the body as application/json.")
+    raw = await request.body()
+    if not raw:
+        raise BadRequestError("A JSON body is required.")
+    try:
+        return json.loads(raw, parse_float=decimal.Decimal, parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"The body is not valid JSON: {exc}") from None
+
+
+JsonBody = Annotated[Any, Depends(json_body)]
+
+
+def json_response_body(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()

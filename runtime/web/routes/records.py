@@ -1,0 +1,214 @@
+"""Generated record endpoints: one set of handlers serves every published form.
+
+The handlers are generic (the form is a path parameter) so a newly published
+form is served at once, without adding routes at run time; the OpenAPI
+document still describes each form's concrete paths and typed bodies
+(:mod:`runtime.web.openapi`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from engine.catalog import Schema
+from engine.errors import (
+    ConflictError,
+    ErrorDetail,
+    NotFoundError,
+    QueryError,
+    RecordValidationError,
+    StaleVersionError,
+)
+from engine.records.codec import row_json
+from engine.records.query import count_records, list_records
+from engine.records.service import Actor, RecordStore
+from engine.tables import FormTables
+from runtime.auth.service import Principal
+from runtime.web.deps import Ctx, CurrentUser, Db, JsonBody, json_response_body
+from runtime.web.listing import parse_list_query
+from runtime.web.problems import BadRequestError, PreconditionRequiredError
+
+router = APIRouter(prefix="/api/v1/forms/{form}", include_in_schema=False)
+
+MAX_BATCH = 1000
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json_response_body(data), status, headers, media_type="application/json")
+
+
+def _etag(record: dict[str, Any]) -> dict[str, str]:
+    return {"ETag": f'"{record["version"]}"'}
+
+
+def _expected_version(request: Request) -> int:
+    header = request.headers.get("if-match")
+    if header is None:
+        raise PreconditionRequiredError(
+            "Send If-Match with the ETag you read, so that no one else's change is overwritten."
+        )
+    match = _IF_MATCH.match(header)
+    if match is None:
+        raise BadRequestError(f'If-Match must be the record\'s ETag, like "3"; got {header!r}.')
+    return int(match.group(1))
+
+
+def _store(conn: sa.Connection, schema: Schema, form: str, user: Principal) -> RecordStore:
+    return RecordStore(conn, schema.form(form), actor=Actor(user_id=user.user_id))
+
+
+@router.get("/records")
+def list_(form: str, request: Request, conn: Db, ctx: Ctx, user: CurrentUser) -> Response:
+    tables = ctx.schemas.get(conn).form(form)
+    query, expand, with_count = parse_list_query(
+        request.query_params.multi_items(), max_limit=ctx.settings.max_page_size
+    )
+    page = list_records(conn, tables.table, dict(tables.children), tables.definition, query)
+    if expand:
+        _expand(conn, ctx.schemas.get(conn), tables, page.items, expand)
+    body: dict[str, Any] = {
+        "items": page.items,
+        "next_cursor": page.next_cursor,
+        "limit": query.limit,
+    }
+    if with_count:
+        body["total"] = count_records(conn, tables.table, tables.definition, query.filters)
+    return _json(body)
+
+
+@router.post("/records")
+def create(form: str, payload: JsonBody, conn: Db, ctx: Ctx, user: CurrentUser) -> Response:
+    record = _store(conn, ctx.schemas.get(conn), form, user).create(payload)
+    headers = {**_etag(record), "Location": f"/api/v1/forms/{form}/records/{record['id']}"}
+    return _json(record, 201, headers)
+
+
+@router.get("/records/{record_id}")
+def get(
+    form: str, record_id: int, request: Request, conn: Db, ctx: Ctx, user: CurrentUser
+) -> Response:
+    fields_param = request.query_params.get("fields")
+    fields = [f for f in fields_param.split(",") if f] if fields_param is not None else None
+    store = _store(conn, ctx.schemas.get(conn), form, user)
+    if fields is not None:
+        unknown = [f for f in fields if store.definition.field(f) is None and f not in ("id",)]
+        if unknown:
+            raise QueryError(
+                "Unknown field in 'fields'.",
+                [ErrorDetail("/query/fields", f"unknown field {f!r}") for f in unknown],
+            )
+    record = store.get(record_id, fields=fields)
+    return _json(record, headers=_etag(record))
+
+
+@router.patch("/records/{record_id}")
+def update(
+    form: str,
+    record_id: int,
+    request: Request,
+    payload: JsonBody,
+    conn: Db,
+    ctx: Ctx,
+    user: CurrentUser,
+) -> Response:
+    expected = _expected_version(request)
+    record = _store(conn, ctx.schemas.get(conn), form, user).update(
+        record_id, payload, expected_version=expected
+    )
+    return _json(record, headers=_etag(record))
+
+
+@router.delete("/records/{record_id}")
+def delete(
+    form: str, record_id: int, request: Request, conn: Db, ctx: Ctx, user: CurrentUser
+) -> Response:
+    expected = _expected_version(request)
+    _store(conn, ctx.schemas.get(conn), form, user).delete(record_id, expected_version=expected)
+    return Response(status_code=204)
+
+
+@router.post("/records:batch")
+def batch(form: str, payload: JsonBody, conn: Db, ctx: Ctx, user: CurrentUser) -> Response:
+    """Create and update up to 1,000 records: all of them, or none."""
+    operations = payload.get("operations") if isinstance(payload, dict) else None
+    if not isinstance(operations, list) or not 1 <= len(operations) <= MAX_BATCH:
+        raise RecordValidationError(
+            "A batch is an object with 'operations': a list of 1..1000 operations.",
+            [ErrorDetail("/operations", f"a list of 1..{MAX_BATCH} operations")],
+        )
+    store = _store(conn, ctx.schemas.get(conn), form, user)
+    results: list[dict[str, Any]] = []
+    errors: list[ErrorDetail] = []
+    for i, op in enumerate(operations):
+        base = f"/operations/{i}"
+        try:
+            results.append(_run_operation(store, op, base))
+        except (RecordValidationError, NotFoundError, StaleVersionError, ConflictError) as exc:
+            details = exc.errors or [ErrorDetail("", exc.message)]
+            errors.extend(
+                ErrorDetail(f"{base}/data{e.pointer}" if e.pointer else base, e.message)
+                for e in details
+            )
+            if isinstance(exc, ConflictError) and exc.__cause__ is not None:
+                break  # the database refused a statement: the transaction is unusable
+    if errors:
+        # Raising makes the edge roll back every operation that did succeed.
+        raise RecordValidationError(
+            f"The batch was rejected: {len(errors)} problem(s); nothing was saved.", errors
+        )
+    return _json({"results": results})
+
+
+def _run_operation(store: RecordStore, op: Any, base: str) -> dict[str, Any]:
+    if not isinstance(op, dict) or op.get("op") not in ("create", "update"):
+        raise RecordValidationError(
+            "Bad operation.", [ErrorDetail("", "op is 'create' or 'update'")]
+        )
+    data = op.get("data")
+    if op["op"] == "create":
+        record = store.create(data)
+        return {"op": "create", "id": record["id"], "version": record["version"], "record": record}
+    record_id, version = op.get("id"), op.get("version")
+    if not isinstance(record_id, int) or not isinstance(version, int):
+        raise RecordValidationError(
+            "An update needs id and version.",
+            [ErrorDetail("", "an update needs the integer 'id' and the 'version' you read")],
+        )
+    record = store.update(record_id, data, expected_version=version)
+    return {"op": "update", "id": record["id"], "version": record["version"], "record": record}
+
+
+def _expand(
+    conn: sa.Connection,
+    schema: Schema,
+    tables: FormTables,
+    items: list[dict[str, Any]],
+    expand: list[str],
+) -> None:
+    """Embed linked records: one query per expanded link field, never per row."""
+    problems = []
+    for i, key in enumerate(expand):
+        f = tables.definition.field(key)
+        if f is None or f.link_target is None:
+            problems.append(ErrorDetail(f"/query/expand/{i}", f"{key!r} is not a link field"))
+    if problems:
+        raise QueryError("Only link fields can be expanded.", problems)
+    for key in expand:
+        f = tables.definition.field(key)
+        assert f is not None and f.link_target is not None
+        target = schema.form(f.link_target)
+        ids = sorted({item[key] for item in items if item.get(key) is not None})
+        found: dict[int, dict[str, Any]] = {}
+        if ids:
+            t = target.table
+            rows = conn.execute(sa.select(t).where(t.c.id.in_(ids), t.c.deleted_at.is_(None)))
+            found = {r.id: row_json(target.definition, r._mapping) for r in rows}
+        for item in items:
+            linked = item.get(key)
+            item.setdefault("expand", {})[key] = found.get(linked) if linked is not None else None
