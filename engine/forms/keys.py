@@ -35,11 +35,14 @@ SQL_RESERVED: frozenset[str] = frozenset(
         "add",
         "all",
         "alter",
+        "analyse",
+        "analyze",
         "and",
         "any",
         "array",
         "as",
         "asc",
+        "asymmetric",
         "authorization",
         "between",
         "binary",
@@ -49,6 +52,7 @@ SQL_RESERVED: frozenset[str] = frozenset(
         "cast",
         "check",
         "collate",
+        "collation",
         "column",
         "concurrently",
         "constraint",
@@ -67,8 +71,10 @@ SQL_RESERVED: frozenset[str] = frozenset(
         "delete",
         "desc",
         "distinct",
+        "do",
         "drop",
         "else",
+        "end",
         "escape",
         "except",
         "exists",
@@ -126,7 +132,9 @@ SQL_RESERVED: frozenset[str] = frozenset(
         "similar",
         "some",
         "symmetric",
+        "system_user",
         "table",
+        "tablesample",
         "then",
         "to",
         "trailing",
@@ -147,11 +155,19 @@ SQL_RESERVED: frozenset[str] = frozenset(
 )
 
 
+# Query-string names of record lists (``?sort=...&fields=...``) and the
+# ``expand`` member of returned records: a field with such a key could not be
+# filtered on.
+API_RESERVED: frozenset[str] = frozenset(
+    {"fields", "sort", "limit", "cursor", "page", "count", "expand"}
+)
+
+
 def key_problem(key: object) -> str | None:
     """Return why ``key`` is not a valid machine key, or ``None`` if it is."""
     if not isinstance(key, str):
         return "a key must be a string"
-    if not _KEY_RE.match(key):
+    if not _KEY_RE.fullmatch(key):  # not match(): "$" also matches before a final "\n"
         return (
             f"key {key!r} must start with a lower-case letter and contain only "
             "a-z, 0-9 and '_' (at most 41 characters)"
@@ -162,6 +178,8 @@ def key_problem(key: object) -> str | None:
         return f"key {key!r} is a system column; choose another key"
     if "__" in key:
         return f"key {key!r} must not contain '__' (reserved for sub-table names)"
+    if key in API_RESERVED:
+        return f"key {key!r} is a reserved word of the REST API's list queries; choose another key"
     return None
 
 
