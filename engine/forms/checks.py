@@ -20,7 +20,7 @@ def cn_id_check_digit(first17: str) -> str:
 def cn_id_problem(value: str, *, today: dt.date | None = None) -> str | None:
     """Why ``value`` is not a valid 18-digit PRC resident ID number (GB 11643)."""
     value = value.upper()
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         return "must be 18 characters: 17 digits and a final digit or X"
     try:
         birth = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -193,12 +194,14 @@ class DecimalType(FieldType):
         if d is None:
             return "must be a decimal number"
         scale, precision = self.scale(prop), self.precision(prop)
+        # The magnitude first: quantizing a huge value would overflow the
+        # decimal context (InvalidOperation) instead of giving a message.
+        if abs(d) >= decimal.Decimal(10) ** (precision - scale):
+            return f"must have at most {precision - scale} digits before the decimal point"
         exponent = d.as_tuple().exponent
         assert isinstance(exponent, int)
         if -exponent > scale and d != d.quantize(decimal.Decimal(1).scaleb(-scale)):
             return f"must have at most {scale} decimal places"
-        if abs(d) >= decimal.Decimal(10) ** (precision - scale):
-            return f"must have at most {precision - scale} digits before the decimal point"
         if "minimum" in prop and d < decimal.Decimal(str(prop["minimum"])):
             return f"must be at least {prop['minimum']}"
         if "maximum" in prop and d > decimal.Decimal(str(prop["maximum"])):
@@ -242,6 +245,10 @@ class BooleanType(FieldType):
         return ColumnSpec("boolean")
 
 
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME_PREFIX_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
+
+
 class DateType(FieldType):
     name = "date"
     json_types = frozenset({"string"})
@@ -253,11 +260,12 @@ class DateType(FieldType):
         return ColumnSpec("date")
 
     def check(self, value: Any, prop: Prop) -> str | None:
+        # fromisoformat alone also takes "20240531" and week dates ("2024-W22-5").
+        if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+            return "must be a date like 2024-05-31"
         try:
             dt.date.fromisoformat(value)
-        except (TypeError, ValueError):
-            return "must be a date like 2024-05-31"
-        if len(value) != 10:
+        except ValueError:
             return "must be a date like 2024-05-31"
         return None
 
@@ -291,7 +299,10 @@ class DateTimeType(FieldType):
 
     def check(self, value: Any, prop: Prop) -> str | None:
         parsed = self._parse(value)
-        if parsed is None or ("T" not in str(value) and not isinstance(value, dt.datetime)):
+        # fromisoformat alone also takes basic ("20240531T0930Z") and week dates.
+        if parsed is None or (
+            not isinstance(value, dt.datetime) and not _DATETIME_PREFIX_RE.match(str(value))
+        ):
             return "must be a date-time like 2024-05-31T09:30:00+08:00"
         if parsed.tzinfo is None:
             return "must include a time zone offset, e.g. +08:00 or Z"
@@ -372,6 +383,17 @@ class PhoneType(FieldType):
     def column(self, prop: Prop) -> ColumnSpec:
         return ColumnSpec("string", length=20)
 
+    def check(self, value: Any, prop: Prop) -> str | None:
+        return _no_trailing_newline(value, CN_MOBILE_PATTERN, "a mainland China mobile number")
+
+
+def _no_trailing_newline(value: Any, pattern: str, what: str) -> str | None:
+    # Python's "$" (which jsonschema uses) also matches before a final "\n";
+    # ECMA-262's, the one JSON Schema means, does not.
+    if not re.fullmatch(pattern, str(value)):
+        return f"must be {what}"
+    return None
+
 
 class EmailType(FieldType):
     name = "email"
@@ -383,6 +405,9 @@ class EmailType(FieldType):
 
     def column(self, prop: Prop) -> ColumnSpec:
         return ColumnSpec("string", length=254)
+
+    def check(self, value: Any, prop: Prop) -> str | None:
+        return _no_trailing_newline(value, EMAIL_PATTERN, "an email address")
 
     def to_python(self, value: Any, prop: Prop) -> str:
         local, _, domain = str(value).rpartition("@")
@@ -512,9 +537,13 @@ class ComputedType(FieldType):
             problems.append(
                 ("/x-result-type", f"x-result-type must be one of {', '.join(RESULT_TYPES)}")
             )
+        else:  # the result type's own rules (maxLength, x-precision/x-scale)
+            problems.extend(self.result(prop).definition_problems(prop))
         return problems
 
     def to_json(self, value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return FIELD_TYPES["datetime"].to_json(value)  # UTC with "Z", as a datetime field
         if isinstance(value, (dt.date, decimal.Decimal)):
             return str(value) if isinstance(value, decimal.Decimal) else value.isoformat()
         return value
