@@ -114,3 +114,11 @@ def test_count_statements_ignores_transaction_control(
         with conn.begin_nested():
             conn.execute(sa.select(form_table.c.key))
     assert log.count == 2, log.statements
+
+
+@pytest.mark.parametrize("run", ["first", "second"])
+def test_each_connection_test_starts_with_fresh_ids(connection: sa.Connection, run: str) -> None:
+    # Run twice: the second run sees what the first one's rollback left.
+    # PostgreSQL sequences ignore rollbacks, so the fixture resets them.
+    row = {"username": f"user-{run}", "display_name": run, "created_at": NOW}
+    assert connection.execute(user_table.insert().values(row)).inserted_primary_key == (1,)
