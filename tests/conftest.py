@@ -78,8 +78,9 @@ class _SQLiteDatabases:
         return f"sqlite:///{path}"
 
     def fresh(self, tmp_path: Path, *, migrated: bool) -> str:
-        path = tmp_path / "formflow.db"
-        return self._copy(path) if migrated else f"sqlite:///{path}"
+        if migrated:
+            return self._copy(tmp_path / "formflow.db")
+        return f"sqlite:///{tmp_path / 'empty.db'}"
 
     def release(self) -> None:
         pass
@@ -135,7 +136,6 @@ class _PostgresDatabases:
                 "one test asked for two fresh PostgreSQL databases; use either "
                 "`database_url`/`engine` or `empty_database_url`"
             )
-        self._scratch_busy = True
         with self._scratch.begin() as conn:
             # Connections a previous test leaked would block DROP SCHEMA.
             _terminate_own_sessions(conn, self._names[0])
@@ -143,6 +143,7 @@ class _PostgresDatabases:
             conn.exec_driver_sql("CREATE SCHEMA public")
         if migrated:
             migrations.upgrade(self._scratch)
+        self._scratch_busy = True  # only now: a failed reset must not block later tests
         return self._scratch_url
 
     def release(self) -> None:
