@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from engine.errors import ErrorDetail
 from engine.publish.layout import Layout
 from engine.publish.plan import Plan, Step
+from engine.tables import index_name, system_indexes
 
 
 def find_blockers(conn: sa.Connection, plan: Plan, live: Layout) -> list[ErrorDetail]:
@@ -35,6 +36,8 @@ def find_blockers(conn: sa.Connection, plan: Plan, live: Layout) -> list[ErrorDe
                 assert step.spec is not None
                 message = f"{n} row(s) hold values that do not fit {step.spec.describe()}"
         elif step.kind == "add_index" and step.unique and physical:
+            if (step.table, step.column) in added:
+                continue  # a column this plan adds is empty: nothing can repeat
             n = _count_duplicates(conn, step.table, physical)
             if n:
                 message = f"{n} value(s) occur in more than one record, so it cannot be unique"
@@ -99,3 +102,63 @@ def _count_duplicates(conn: sa.Connection, table: str, column: str) -> int:
         .subquery()
     )
     return int(conn.execute(sa.select(sa.func.count()).select_from(dupes)).scalar_one())
+
+
+def find_name_clashes(conn: sa.Connection, plan: Plan) -> list[ErrorDetail]:
+    """Index names the plan would create that the database already uses.
+
+    Index names are unique per database (per schema on PostgreSQL), and
+    ``ix_<table>_<column>`` can repeat across forms: form ``loan`` field
+    ``application_date`` and form ``loan_application`` field ``date``.
+    """
+    wanted = _new_index_names(plan)
+    if not wanted:
+        return []
+    if conn.dialect.name == "postgresql":
+        query = sa.text(
+            "SELECT relname FROM pg_class"
+            " WHERE relnamespace = current_schema()::regnamespace AND relname IN :names"
+        )
+    else:
+        query = sa.text("SELECT name FROM sqlite_master WHERE name IN :names")
+    names = sorted({n for n, _ in wanted})
+    query = query.bindparams(sa.bindparam("names", names, expanding=True))
+    taken = set(conn.execute(query).scalars())
+    clashes, seen = [], set()
+    for name, pointer in wanted:
+        if name in taken or name in seen:
+            clashes.append(
+                ErrorDetail(
+                    pointer,
+                    f"the index name {name!r} is already taken (by a field of a form or "
+                    "sub-table with a similar name); choose another key",
+                )
+            )
+        seen.add(name)
+    return clashes
+
+
+def _new_index_names(plan: Plan) -> list[tuple[str, str]]:
+    """(index name, pointer) for every index the plan creates, as apply names them."""
+    wanted = [
+        (index_name(s.table, s.column, unique=s.unique), s.pointer)
+        for s in plan.steps
+        if s.kind == "add_index" and s.column
+    ]
+    created = {s.table for s in plan.steps if s.kind == "create_table"}
+    tables = [(plan.layout.main, "/schema", "/key", False)] + [
+        (t, f"/schema/properties/{k}/items", f"/schema/properties/{k}", True)
+        for k, t in plan.layout.children.items()
+    ]
+    for table, base, own_pointer, child in tables:
+        if table.table not in created:
+            continue
+        if child:
+            wanted.append((index_name(table.table, "parent_id"), own_pointer))
+        else:
+            wanted.extend((str(i.name), own_pointer) for i in system_indexes(table.table))
+        wanted.extend(
+            (index_name(table.table, c, unique=kind == "unique"), f"{base}/properties/{c}")
+            for c, kind in table.indexes.items()
+        )
+    return wanted

@@ -218,6 +218,21 @@ def _diff_table(
             continue
         pointer = f"{base}/properties/{f.key}"
         source = f.key
+        if (
+            f.renamed_from
+            and f.key in live.retired
+            and f.renamed_from in live.columns
+            and f.renamed_from not in live.retired
+        ):
+            # Restoring the retired column would silently hide the live one.
+            plan.refusals.append(
+                ErrorDetail(
+                    f"{pointer}/x-renamed-from",
+                    f"cannot rename {f.renamed_from!r} to {f.key!r}: a retired field "
+                    f"{f.key!r} still holds its data; choose another key",
+                )
+            )
+            continue
         if f.renamed_from and f.key not in live.columns:
             if f.renamed_from not in live.columns:
                 plan.refusals.append(

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from engine.catalog import get_published, published_keys
 from engine.forms.definition import FormDefinition
 from engine.publish.apply import apply_plan
-from engine.publish.checks import find_blockers
+from engine.publish.checks import find_blockers, find_name_clashes
 from engine.publish.plan import Plan, make_plan
 from engine.system import form_table, form_version_table
 
@@ -38,6 +38,7 @@ def plan_publish(conn: sa.Connection, definition: FormDefinition) -> Plan:
     )
     if current is not None:
         plan.refusals.extend(find_blockers(conn, plan, current.layout))
+    plan.refusals.extend(find_name_clashes(conn, plan))
     plan.refuse_if_needed()
     return plan
 
@@ -56,8 +57,12 @@ def publish(
     now = now or dt.datetime.now(dt.UTC)
     current = get_published(conn, definition.key)
     if current is not None and current.definition.document == definition.document:
+        # Its link targets were published when it was; forms are never unpublished.
         plan = make_plan(
-            definition, current=current.definition, live=current.layout, published_forms=set()
+            definition,
+            current=current.definition,
+            live=current.layout,
+            published_forms=definition.link_targets(),
         )
         return PublishResult(definition.key, current.version, plan, changed=False)
     plan = plan_publish(conn, definition)
