@@ -249,7 +249,8 @@ def _parse_rows(
         for key, value in row.items():
             pointer = f"/{f.key}/{i}/{key}"
             if key == "id":
-                out["id"] = value
+                if value is not None:  # a null id marks a new row, like a missing one
+                    out["id"] = value
             elif key in by_key and pointer not in failed:
                 out[key] = _convert(by_key[key], value, pointer, errors)
         parsed.append(out)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import json
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from jsonschema import Draft202012Validator
 from sqlalchemy.dialects import postgresql
 
 from engine.errors import ErrorDetail, QueryError
@@ -108,6 +109,10 @@ def parse_value(target: _Target, raw: Any, pointer: str) -> Any:
         if raw.lower() not in ("true", "false", "1", "0"):
             raise _bad(pointer, f"{target.key} needs true or false, not {raw!r}")
         value = raw.lower() in ("true", "1")
+    expected = _json_types(target)
+    if expected and not any(_TYPE_CHECKER.is_type(value, kind) for kind in expected):
+        names = " or ".join(_TYPE_NAMES.get(kind, kind) for kind in expected)
+        raise _bad(pointer, f"{target.key} needs {names}, not {raw!r}")
     problem = target.type.check(value, target.prop)
     if problem is None and name in ("integer", "user", "department", "link"):
         problem = (
@@ -120,11 +125,28 @@ def parse_value(target: _Target, raw: Any, pointer: str) -> Any:
     return target.type.to_python(value, target.prop)
 
 
+_TYPE_CHECKER = Draft202012Validator.TYPE_CHECKER
+_TYPE_NAMES = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+
+def _json_types(target: _Target) -> list[str]:
+    """The JSON types a value of the field may have (its schema fragment's ``type``)."""
+    kinds = target.type.fragment(target.prop).get("type", [])
+    return [str(k) for k in (kinds if isinstance(kinds, list) else [kinds])]
+
+
 def _bad(pointer: str, message: str) -> QueryError:
     return QueryError("Invalid filter.", [ErrorDetail(pointer, message)])
 
 
-def _condition(table: sa.Table, definition: Any, flt: Filter, index: int) -> sa.ColumnElement[bool]:
+def _condition(
+    table: sa.Table, definition: Any, flt: Filter, index: int, dialect: str
+) -> sa.ColumnElement[bool]:
     pointer = f"/filters/{index}"
     target = _target(definition, flt.field, pointer)
     col = table.c[flt.field]
@@ -132,9 +154,10 @@ def _condition(table: sa.Table, definition: Any, flt: Filter, index: int) -> sa.
     if flt.op not in FILTER_OPS or flt.op not in allowed:
         raise _bad(pointer, f"{flt.field} supports {', '.join(sorted(allowed))}, not {flt.op!r}")
     if flt.op == "isnull":
-        wanted = (
-            flt.value if isinstance(flt.value, bool) else str(flt.value).lower() in ("true", "1")
-        )
+        flags = {"true": True, "1": True, "false": False, "0": False}
+        wanted = flt.value if isinstance(flt.value, bool) else flags.get(str(flt.value).lower())
+        if wanted is None:
+            raise _bad(pointer, f"isnull needs true or false, not {flt.value!r}")
         return col.is_(None) if wanted else col.is_not(None)
     if flt.op == "in":
         raw = flt.value.split(",") if isinstance(flt.value, str) else list(flt.value)
@@ -143,20 +166,20 @@ def _condition(table: sa.Table, definition: Any, flt: Filter, index: int) -> sa.
         return col.in_([parse_value(target, v, pointer) for v in raw])
     if flt.op == "contains":
         if target.type.name == "multi_select":
+            if dialect == "postgresql":
+                return _postgres_json_contains(col, str(flt.value))
             return _json_array_contains(table, col, str(flt.value))
         return col.icontains(str(flt.value), autoescape=True)
     value = parse_value(target, flt.value, pointer)
     if value is None:
         return col.is_(None) if flt.op == "eq" else col.is_not(None)
-    comparisons: dict[str, sa.ColumnElement[bool]] = {
-        "eq": col == value,
-        "ne": sa.or_(col != value, col.is_(None)),
-        "lt": col < value,
-        "lte": col <= value,
-        "gt": col > value,
-        "gte": col >= value,
-    }
-    return comparisons[flt.op]
+    if flt.op == "ne":
+        return sa.or_(col != value, col.is_(None))
+    # Only the operator asked for: SQLAlchemy refuses ``<`` with True/False.
+    compare = {"eq": operator.eq, "lt": operator.lt, "lte": operator.le}
+    compare |= {"gt": operator.gt, "gte": operator.ge}
+    result: sa.ColumnElement[bool] = compare[flt.op](col, value)
+    return result
 
 
 def _ops(target: _Target) -> frozenset[str]:
@@ -189,17 +212,16 @@ def list_records(
 ) -> Page:
     if query.cursor is not None and query.offset is not None:
         raise QueryError("Use either a cursor or an offset, not both.")
+    if query.limit < 1:
+        raise QueryError("Invalid page size.", [ErrorDetail("/limit", "limit must be at least 1")])
+    if query.offset is not None and query.offset < 0:
+        raise QueryError("Invalid offset.", [ErrorDetail("/offset", "offset must be 0 or more")])
     selected, subs = _selection(definition, query.fields)
     conditions: list[sa.ColumnElement[bool]] = [table.c.deleted_at.is_(None)]
     if scope is not None:
         conditions.append(scope)
     for i, flt in enumerate(query.filters):
-        cond = _condition(table, definition, flt, i)
-        if flt.op == "contains" and conn.dialect.name == "postgresql":
-            target = _target(definition, flt.field, f"/filters/{i}")
-            if target.type.name == "multi_select":
-                cond = _postgres_json_contains(table.c[flt.field], str(flt.value))
-        conditions.append(cond)
+        conditions.append(_condition(table, definition, flt, i, conn.dialect.name))
     sorts = [(_sort_target(definition, s, i), s.descending) for i, s in enumerate(query.sort)]
     id_desc = sorts[-1][1] if sorts else False
     signature = ",".join(f"{'-' if d else ''}{t.key}" for t, d in sorts)
@@ -244,7 +266,7 @@ def count_records(
 ) -> int:
     conditions = [
         table.c.deleted_at.is_(None),
-        *(_condition(table, definition, f, i) for i, f in enumerate(filters)),
+        *(_condition(table, definition, f, i, conn.dialect.name) for i, f in enumerate(filters)),
     ]
     if scope is not None:
         conditions.append(scope)
@@ -336,13 +358,20 @@ def _decode_cursor(cursor: str, signature: str, targets: list[_Target]) -> tuple
         values = [
             None if v is None else _from_json(t, v) for t, v in zip(targets, data["v"], strict=True)
         ]
-        last_id = int(data["id"])
+        last_id = data["id"]
+        if not isinstance(last_id, int) or isinstance(last_id, bool):
+            raise ValueError(last_id)
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise QueryError("The cursor is not valid; start again from the first page.") from None
     return values, last_id
 
 
 def _from_json(target: _Target, value: Any) -> Any:
-    if target.type.name == "datetime" and isinstance(value, str):
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    """A sort value from a cursor; ValueError if no row could have written it."""
+    if not any(_TYPE_CHECKER.is_type(value, kind) for kind in _json_types(target)):
+        raise ValueError(value)
+    # The field's bounds may have changed since the row was written; not its type.
+    unbounded = {k: v for k, v in target.prop.items() if k not in ("minimum", "maximum")}
+    if target.type.check(value, unbounded) is not None:
+        raise ValueError(value)
     return target.type.to_python(value, target.prop)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from engine.errors import ConflictError, ErrorDetail, LinkError, NotFoundError, StaleVersionError
 from engine.forms.definition import Field, FormDefinition
+from engine.forms.fieldtypes import DateTimeType
 from engine.records.audit import field_changes, write_audit
 from engine.records.codec import child_json, codec_for, row_json
 from engine.records.payload import ParsedPayload
@@ -147,6 +148,7 @@ class RecordStore:
             key: self._children_json(self._sub(key), [record_id])[record_id]
             for key in parsed.children
         }
+        self._check_row_ids(parsed.children, children_before)
         self._check_references(parsed.values, parsed)
         self._check_unique(parsed.values, exclude_id=record_id)
         after = {**before, **row_json(self.definition, parsed.values)}
@@ -202,7 +204,7 @@ class RecordStore:
         """Soft delete: the row stays (with its history) but is no longer visible."""
         self._locked_current(record_id, expected_version)
         now = self.clock()
-        result = self.conn.execute(
+        result = self._execute_write(
             sa.update(self.table)
             .where(self.table.c.id == record_id, self.table.c.version == expected_version)
             .values(
@@ -222,7 +224,7 @@ class RecordStore:
             actor_id=self.actor.user_id,
             at=now,
             record_version=expected_version + 1,
-            changes={"deleted_at": {"before": None, "after": now.isoformat()}},
+            changes={"deleted_at": {"before": None, "after": _DATETIME.to_json(now)}},
         )
 
     # -- helpers -----------------------------------------------------------
@@ -272,6 +274,17 @@ class RecordStore:
                 f"{self.definition.label}: the change conflicts with a concurrent change "
                 "(a unique value or a linked record); reload and try again."
             ) from exc
+        except sa.exc.OperationalError as exc:
+            # SQLite: another connection committed a write after this
+            # transaction began reading (SQLITE_BUSY_SNAPSHOT), or held the
+            # write lock past the busy timeout. Either way a concurrent writer
+            # got in first; the caller must re-read, as for a stale version.
+            if getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF != _SQLITE_BUSY:
+                raise
+            raise ConflictError(
+                f"{self.definition.label}: another change was saved at the same time; "
+                "reload and try again."
+            ) from exc
 
     def _check_unique(self, values: Mapping[str, Any], *, exclude_id: int | None) -> None:
         unique = [
@@ -291,8 +304,8 @@ class RecordStore:
                 f"/{f.key}", f"{f.label} {values[f.key]!s} is already used by record {r.id}"
             )
             for f in unique
-            for r in clashes[:1]
-            if r._mapping[f.key] == values[f.key]
+            for r in [next((c for c in clashes if c._mapping[f.key] == values[f.key]), None)]
+            if r is not None
         ]
         if errors:
             raise ConflictError(
@@ -320,6 +333,30 @@ class RecordStore:
         if errors:
             raise LinkError(f"{self.definition.label}: a linked record does not exist.", errors)
 
+    def _check_row_ids(
+        self,
+        children: Mapping[str, list[dict[str, Any]]],
+        before: Mapping[str, list[dict[str, Any]]],
+    ) -> None:
+        """Rows sent with an id must be distinct rows of this record (checked before writing)."""
+        errors: list[ErrorDetail] = []
+        for key, rows in children.items():
+            existing = {r["id"] for r in before[key]}
+            seen: set[int] = set()
+            for i, row in enumerate(rows):
+                if "id" not in row:
+                    continue
+                if row["id"] not in existing:
+                    errors.append(ErrorDetail(f"/{key}/{i}/id", "no such row in this record"))
+                elif row["id"] in seen:
+                    errors.append(ErrorDetail(f"/{key}/{i}/id", f"row {row['id']} appears twice"))
+                seen.add(row["id"])
+        if errors:
+            raise LinkError(
+                f"{self.definition.label}: rows refer to ids that are not rows of this record.",
+                errors,
+            )
+
     @staticmethod
     def _collect(
         f: Field, value: Any, pointer: str, wanted: dict[str, dict[int, list[str]]]
@@ -336,12 +373,6 @@ class RecordStore:
         assert sub is not None
         child = self.tables.children[sub.key]
         keys = [c.key for c in sub.children]
-        unknown = [i for i, r in enumerate(rows) if "id" in r and r["id"] not in existing]
-        if unknown:
-            raise LinkError(
-                f"{sub.label}: rows refer to ids that are not rows of this record.",
-                [ErrorDetail(f"/{sub.key}/{i}/id", "no such row in this record") for i in unknown],
-            )
         kept = {r["id"] for r in rows if "id" in r}
         gone = [i for i in existing if i not in kept]
         if gone:
@@ -370,6 +401,9 @@ class RecordStore:
 
 
 FormflowErrorT = NotFoundError | StaleVersionError
+
+_DATETIME = DateTimeType()
+_SQLITE_BUSY = 5  # primary result code; extended codes keep it in the low byte
 
 
 def _existing_ids(table_name: str, ids: list[int]) -> sa.Select[tuple[int]]:
