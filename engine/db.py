@@ -43,4 +43,11 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A connection that will write may ask for the write lock up front
+        # (execution option sqlite_begin="IMMEDIATE"): a deferred transaction
+        # that reads first cannot wait for another writer, it fails with
+        # SQLITE_BUSY_SNAPSHOT when it tries to write.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError(f"sqlite_begin must be DEFERRED, IMMEDIATE or EXCLUSIVE, not {mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
