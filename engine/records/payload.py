@@ -147,7 +147,8 @@ def _object_schema(fields: tuple[Field, ...], *, item_ids: bool) -> dict[str, An
     return {
         "type": "object",
         "properties": properties,
-        "required": [f.key for f in fields if f.required and f.writable],
+        # A required field with a default is filled in when absent, not refused.
+        "required": [f.key for f in fields if f.required and f.writable and not f.has_default],
     }
 
 
@@ -253,5 +254,9 @@ def _parse_rows(
                     out["id"] = value
             elif key in by_key and pointer not in failed:
                 out[key] = _convert(by_key[key], value, pointer, errors)
+        # A row is written whole, so an absent field takes its default.
+        for c in f.children:
+            if c.key not in row and c.has_default and c.writable:
+                out[c.key] = c.type.to_python(c.prop["default"], c.prop)
         parsed.append(out)
     return parsed

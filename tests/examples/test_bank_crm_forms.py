@@ -358,11 +358,6 @@ def test_realistic_records_round_trip(app: dict[str, FormDefinition]) -> None:
         ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the record service applies no defaults in sub-table rows",
-)
 def test_subtable_row_defaults_are_applied(app: dict[str, FormDefinition]) -> None:
     engine = publish_app(app)
     with engine.begin() as conn:
