@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,6 +29,8 @@ from runtime.auth.passwords import hash_password, password_problem, verify_passw
 
 SESSION_PREFIX = "ffs_"
 API_KEY_PREFIX = "ffk_"
+logger = logging.getLogger("formflow.auth")
+
 # last_used_at is refreshed at most this often, so API reads stay reads.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -107,14 +110,22 @@ def login(
     ok = verify_password(row.password_hash if row else None, password)
     if row is None or not ok or not row.is_active:
         raise AuthenticationError("Invalid username or password.")
+    token, expires = issue_session(conn, int(row.id), now=now, ttl=ttl)
+    return token, expires, int(row.id)
+
+
+def issue_session(
+    conn: sa.Connection, user_id: int, *, now: dt.datetime, ttl: dt.timedelta
+) -> tuple[str, dt.datetime]:
+    """Issue a session token for a user already identified: (token, expires_at)."""
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     expires = now + ttl
     conn.execute(
         sa.insert(auth_token_table).values(
-            user_id=row.id, token_hash=_digest(token), created_at=now, expires_at=expires
+            user_id=user_id, token_hash=_digest(token), created_at=now, expires_at=expires
         )
     )
-    return token, expires, int(row.id)
+    return token, expires
 
 
 def logout(conn: sa.Connection, token: str, *, now: dt.datetime) -> None:
@@ -179,8 +190,24 @@ def _authenticate_api_key(conn: sa.Connection, credential: str, *, now: dt.datet
     ):
         raise AuthenticationError("The API key is not valid or was revoked.")
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        conn.execute(sa.update(k).where(k.c.id == row.id).values(last_used_at=now))
+        _touch_api_key(conn, row.id, now)
     return _principal(row, "api_key", row.id)
+
+
+def _touch_api_key(conn: sa.Connection, key_id: int, now: dt.datetime) -> None:
+    """Record that a key was used, if the database lets us without waiting our turn.
+
+    Best effort, in a savepoint: on SQLite a read transaction cannot start
+    writing once another connection has committed since it began
+    (SQLITE_BUSY_SNAPSHOT), and a request must not fail, nor its own writes
+    be lost, for the sake of a timestamp that another request refreshes anyway.
+    """
+    k = api_key_table
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.update(k).where(k.c.id == key_id).values(last_used_at=now))
+    except sa.exc.OperationalError:
+        logger.info("last_used_at of API key %s not refreshed: the database was busy", key_id)
 
 
 def create_api_key(

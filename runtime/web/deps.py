@@ -27,11 +27,22 @@ def get_context(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(get_context)]
 
 
-def get_db(ctx: Ctx) -> Iterator[sa.Connection]:
+def get_db(request: Request, ctx: Ctx) -> Iterator[sa.Connection]:
     """One transaction per request: committed before the response is sent,
-    rolled back if the handler raised."""
-    with ctx.engine.begin() as conn:
-        yield conn
+    rolled back if the handler raised.
+
+    A request that may write says so before its transaction begins, with the
+    ``sqlite_begin="IMMEDIATE"`` execution option, for :mod:`engine.db` to
+    begin with ``BEGIN IMMEDIATE`` on SQLite and so take the write lock first.
+    Otherwise the request reads (the caller's credentials) before it writes,
+    and a write committed by another request in between makes its own write
+    fail (SQLITE_BUSY_SNAPSHOT) instead of wait. PostgreSQL ignores the option.
+    """
+    with ctx.engine.connect() as conn:
+        if request.method in UNSAFE_METHODS:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn
 
 
 # scope="function": the commit happens before the response leaves, so a

@@ -62,15 +62,25 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _label(f: Field) -> dict[str, Any]:
+    # The label goes in "description", not "title": client generators name
+    # classes after a schema's title, and labels are prose (often Chinese).
+    return {"description": f.label}
+
+
 def _field_out(f: Field) -> dict[str, Any]:
     if f.type.name == "subtable":
-        return {"type": "array", "items": _row_schema(f.children, output=True)}
-    return {**_nullable(f.type.openapi(f.prop)), "title": f.label}
+        return {"type": "array", "items": _row_schema(f.children, output=True), **_label(f)}
+    return {**_nullable(f.type.openapi(f.prop)), **_label(f)}
 
 
 def _field_in(f: Field) -> dict[str, Any]:
     if f.type.name == "subtable":
-        return {**f.type.fragment(f.prop), "items": _row_schema(f.children, output=False)}
+        return {
+            **f.type.fragment(f.prop),
+            "items": _row_schema(f.children, output=False),
+            **_label(f),
+        }
     fragment = f.type.fragment(f.prop)
     if isinstance(f.type, DecimalType):
         # Documented as exact strings; JSON numbers are accepted as well.
@@ -78,7 +88,7 @@ def _field_in(f: Field) -> dict[str, Any]:
         scale = f.type.scale(f.prop)
         fraction = rf"(\.[0-9]{{1,{scale}}})?" if scale else ""
         fragment = {"type": "string", "pattern": rf"^-?[0-9]{{1,{max(digits, 1)}}}{fraction}$"}
-    return {**(fragment if f.required else _nullable(fragment)), "title": f.label}
+    return {**(fragment if f.required else _nullable(fragment)), **_label(f)}
 
 
 def _row_schema(children: tuple[Field, ...], *, output: bool) -> dict[str, Any]:
@@ -116,9 +126,11 @@ def form_components(definition: FormDefinition) -> dict[str, Any]:
     required_in = [f.key for f in definition.fields if f.required and f.writable]
     record = {
         "type": "object",
-        "title": definition.label,
+        "description": f"A {definition.label} record. Only `id` and `version` are always "
+        "present: `?fields=` leaves the other fields out, and lists leave sub-tables out "
+        "unless `fields` names them.",
         "properties": out_props,
-        "required": [*SYSTEM_PROPERTIES, *(f.key for f in definition.fields)],
+        "required": ["id", "version"],
     }
     create: dict[str, Any] = {
         "type": "object",

@@ -57,7 +57,12 @@ class ApiKey(BaseModel):
     last_used_at: dt.datetime | None
 
 
-@router.post("/login", response_model=TokenResponse, summary="Log in with a password")
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    summary="Log in with a password",
+    openapi_extra={"security": []},  # the one API route that needs no credentials
+)
 def login(
     body: LoginRequest, request: Request, response: Response, conn: Db, ctx: Ctx
 ) -> TokenResponse:

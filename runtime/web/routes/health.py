@@ -13,7 +13,7 @@ from runtime.web.problems import problem
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get("/healthz", summary="The process is alive", openapi_extra={"security": []})
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -22,6 +22,7 @@ def healthz() -> dict[str, str]:
     "/readyz",
     summary="The database is reachable and migrated",
     response_model=None,
+    openapi_extra={"security": []},
     responses={503: {"description": "Not ready", "content": {"application/problem+json": {}}}},
 )
 def readyz(ctx: Ctx) -> Response | dict[str, str]:

@@ -35,6 +35,10 @@ from runtime.web.problems import BadRequestError, PreconditionRequiredError
 
 router = APIRouter(prefix="/api/v1/forms/{form}", include_in_schema=False)
 
+# FastAPI resolves a handler's dependencies in the order of its parameters:
+# ``user`` comes before the body, so a caller who is not authenticated gets
+# 401, never a 400/415 that would tell them about the body.
+
 MAX_BATCH = 1000
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
@@ -65,13 +69,14 @@ def _store(conn: sa.Connection, schema: Schema, form: str, user: Principal) -> R
 
 @router.get("/records")
 def list_(form: str, request: Request, conn: Db, ctx: Ctx, user: CurrentUser) -> Response:
-    tables = ctx.schemas.get(conn).form(form)
+    schema = ctx.schemas.get(conn)
+    tables = schema.form(form)
     query, expand, with_count = parse_list_query(
         request.query_params.multi_items(), max_limit=ctx.settings.max_page_size
     )
     page = list_records(conn, tables.table, dict(tables.children), tables.definition, query)
     if expand:
-        _expand(conn, ctx.schemas.get(conn), tables, page.items, expand)
+        _expand(conn, schema, tables, page.items, expand)
     body: dict[str, Any] = {
         "items": page.items,
         "next_cursor": page.next_cursor,
@@ -83,7 +88,7 @@ def list_(form: str, request: Request, conn: Db, ctx: Ctx, user: CurrentUser) ->
 
 
 @router.post("/records")
-def create(form: str, payload: JsonBody, conn: Db, ctx: Ctx, user: CurrentUser) -> Response:
+def create(form: str, user: CurrentUser, payload: JsonBody, conn: Db, ctx: Ctx) -> Response:
     record = _store(conn, ctx.schemas.get(conn), form, user).create(payload)
     headers = {**_etag(record), "Location": f"/api/v1/forms/{form}/records/{record['id']}"}
     return _json(record, 201, headers)
@@ -112,10 +117,10 @@ def update(
     form: str,
     record_id: int,
     request: Request,
+    user: CurrentUser,
     payload: JsonBody,
     conn: Db,
     ctx: Ctx,
-    user: CurrentUser,
 ) -> Response:
     expected = _expected_version(request)
     record = _store(conn, ctx.schemas.get(conn), form, user).update(
@@ -134,7 +139,7 @@ def delete(
 
 
 @router.post("/records:batch")
-def batch(form: str, payload: JsonBody, conn: Db, ctx: Ctx, user: CurrentUser) -> Response:
+def batch(form: str, user: CurrentUser, payload: JsonBody, conn: Db, ctx: Ctx) -> Response:
     """Create and update up to 1,000 records: all of them, or none."""
     operations = payload.get("operations") if isinstance(payload, dict) else None
     if not isinstance(operations, list) or not 1 <= len(operations) <= MAX_BATCH:
