@@ -118,7 +118,8 @@ class ColumnSpec:
             case "datetime":
                 return UTCDateTime()
             case "json":
-                return sa.JSON()
+                # An empty value is SQL NULL, so `isnull` filters see it.
+                return sa.JSON(none_as_null=True)
         raise AssertionError(self.kind)  # pragma: no cover - Literal is closed
 
     def as_dict(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -17,6 +18,26 @@ def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[s
     """``{field: {"before": x, "after": y}}`` for every field whose JSON value differs."""
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: {"before": before.get(k), "after": after.get(k)} for k in keys}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    form_key: str
+    record_id: int
+    action: AuditAction
+    actor_id: int | None
+    at: dt.datetime
+    record_version: int
+    changes: Mapping[str, Mapping[str, Any]]
+
+
+def write_audits(conn: sa.Connection, entries: list[AuditEntry]) -> None:
+    """Many audit rows in one statement (an executemany)."""
+    if entries:
+        conn.execute(
+            sa.insert(audit_table),
+            [{**e.__dict__, "changes": dict(e.changes)} for e in entries],
+        )
 
 
 def write_audit(

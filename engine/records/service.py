@@ -15,10 +15,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.errors import ConflictError, ErrorDetail, LinkError, NotFoundError, StaleVersionError
+from engine.errors import (
+    ConflictError,
+    ErrorDetail,
+    LinkError,
+    NotFoundError,
+    RecordValidationError,
+    StaleVersionError,
+)
 from engine.forms.definition import Field, FormDefinition
 from engine.forms.fieldtypes import DateTimeType
-from engine.records.audit import field_changes, write_audit
+from engine.records.audit import AuditEntry, field_changes, write_audit, write_audits
 from engine.records.codec import child_json, codec_for, row_json
 from engine.records.payload import ParsedPayload
 from engine.system import department_table, user_table
@@ -96,21 +103,55 @@ class RecordStore:
     def create(
         self, payload: Any, *, owner_id: int | None = None, dept_id: int | None = None
     ) -> dict[str, Any]:
-        parsed = self.codec.parse(payload, partial=False)
-        values = {**self.codec.defaults(), **parsed.values}
-        with_ids = [
-            ErrorDetail(f"/{key}/{i}/id", "a new record's rows cannot carry ids")
-            for key, rows in parsed.children.items()
-            for i, row in enumerate(rows)
-            if "id" in row
-        ]
-        if with_ids:
-            raise LinkError(f"{self.definition.label}: remove the ids of new rows.", with_ids)
-        self._check_references(values, parsed)
-        self._check_unique(values, exclude_id=None)
+        return self._create([payload], owner_id=owner_id, dept_id=dept_id, indexed=False)[0]
+
+    def create_many(
+        self, payloads: Sequence[Any], *, owner_id: int | None = None, dept_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Create records in a fixed number of statements, however many there are.
+
+        All or nothing: every problem of every payload is reported at once,
+        each pointer prefixed with the payload's index (``/3/name``).
+        """
+        return self._create(payloads, owner_id=owner_id, dept_id=dept_id, indexed=True)
+
+    def _create(
+        self,
+        payloads: Sequence[Any],
+        *,
+        owner_id: int | None,
+        dept_id: int | None,
+        indexed: bool,
+    ) -> list[dict[str, Any]]:
+        if not payloads:
+            return []
+        items: list[tuple[str, dict[str, Any], ParsedPayload]] = []
+        errors: list[ErrorDetail] = []
+        defaults = self.codec.defaults()
+        for i, payload in enumerate(payloads):
+            prefix = f"/{i}" if indexed else ""
+            try:
+                parsed = self.codec.parse(payload, partial=False)
+            except RecordValidationError as exc:
+                errors.extend(ErrorDetail(prefix + e.pointer, e.message) for e in exc.errors)
+                continue
+            errors.extend(
+                ErrorDetail(f"{prefix}/{key}/{j}/id", "a new record's rows cannot carry ids")
+                for key, rows in parsed.children.items()
+                for j, row in enumerate(rows)
+                if "id" in row
+            )
+            items.append((prefix, {**defaults, **parsed.values}, parsed))
+        if errors:
+            what = "record" if not indexed else f"batch of {len(payloads)} records"
+            raise RecordValidationError(
+                f"The {self.definition.label} {what} has {len(errors)} problem(s).", errors
+            )
+        self._check_references([(prefix, values, parsed) for prefix, values, parsed in items])
+        self._check_unique([(prefix, values) for prefix, values, _ in items], exclude_id=None)
         now = self.clock()
-        row = {
-            **values,
+        writable = [f.key for f in self.definition.column_fields if f.writable]
+        system = {
             "created_at": now,
             "created_by": self.actor.user_id,
             "updated_at": now,
@@ -119,26 +160,58 @@ class RecordStore:
             "dept_id": dept_id if dept_id is not None else self.actor.dept_id,
             "version": 1,
         }
-        record_id = self._execute_write(
-            sa.insert(self.table).values(row).returning(self.table.c.id)
-        ).scalar_one()
-        for key, rows in parsed.children.items():
-            self._write_children(self.definition.field(key), record_id, rows, existing=[])
-        record = self.get(record_id)
-        created = {
-            k: v for k, v in record.items() if v not in (None, []) and k in self._field_keys()
-        }
-        write_audit(
+        rows = [{**dict.fromkeys(writable), **values, **system} for _, values, _ in items]
+        ids = self._insert_returning_ids(rows)
+        for sub in self.definition.subtables:
+            child_rows = [
+                {"parent_id": record_id, "position": pos, **_row_values(sub, row)}
+                for record_id, (_, _, parsed) in zip(ids, items, strict=True)
+                for pos, row in enumerate(parsed.children.get(sub.key, []))
+            ]
+            if child_rows:
+                self.conn.execute(sa.insert(self.tables.children[sub.key]), child_rows)
+        records = self._records_json(ids)
+        fields = self._field_keys()
+        write_audits(
             self.conn,
-            form_key=self.definition.key,
-            record_id=record_id,
-            action="create",
-            actor_id=self.actor.user_id,
-            at=now,
-            record_version=1,
-            changes=field_changes({}, created),
+            [
+                AuditEntry(
+                    form_key=self.definition.key,
+                    record_id=record["id"],
+                    action="create",
+                    actor_id=self.actor.user_id,
+                    at=now,
+                    record_version=1,
+                    changes=field_changes(
+                        {}, {k: v for k, v in record.items() if v not in (None, []) and k in fields}
+                    ),
+                )
+                for record in records
+            ],
         )
-        return record
+        return records
+
+    def _insert_returning_ids(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert in batched multi-row statements; ids come back in ``rows`` order."""
+        if self.conn.dialect.name == "sqlite":
+            # SQLAlchemy can only order RETURNING rows on SQLite with a
+            # sentinel column, else it inserts row by row. Under the write lock
+            # a multi-row INSERT assigns ascending rowids in VALUES order, so
+            # sorting the returned ids restores the order of ``rows``.
+            result = self._execute_write(sa.insert(self.table).returning(self.table.c.id), rows)
+            return sorted(r.id for r in result)
+        statement = sa.insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True)
+        return [r.id for r in self._execute_write(statement, rows)]
+
+    def _records_json(self, ids: list[int]) -> list[dict[str, Any]]:
+        """Records by id in the given order: one statement, plus one per sub-table."""
+        rows = self.conn.execute(sa.select(self.table).where(self.table.c.id.in_(ids)))
+        by_id = {r.id: row_json(self.definition, r._mapping) for r in rows}
+        for sub in self.definition.subtables:
+            children = self._children_json(sub, ids)
+            for record_id, record in by_id.items():
+                record[sub.key] = children[record_id]
+        return [by_id[i] for i in ids]
 
     def update(self, record_id: int, payload: Any, *, expected_version: int) -> dict[str, Any]:
         parsed = self.codec.parse(payload, partial=True)
@@ -149,8 +222,8 @@ class RecordStore:
             for key in parsed.children
         }
         self._check_row_ids(parsed.children, children_before)
-        self._check_references(parsed.values, parsed)
-        self._check_unique(parsed.values, exclude_id=record_id)
+        self._check_references([("", parsed.values, parsed)])
+        self._check_unique([("", parsed.values)], exclude_id=record_id)
         after = {**before, **row_json(self.definition, parsed.values)}
         changes = field_changes(
             {k: before[k] for k in parsed.values}, {k: after[k] for k in parsed.values}
@@ -264,9 +337,11 @@ class RecordStore:
     def _not_found(self, record_id: int) -> NotFoundError:
         return NotFoundError(f"{self.definition.label} {record_id} does not exist.")
 
-    def _execute_write(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+    def _execute_write(
+        self, statement: sa.Executable, params: list[dict[str, Any]] | None = None
+    ) -> sa.CursorResult[Any]:
         try:
-            return self.conn.execute(statement)
+            return self.conn.execute(statement, params)
         except sa.exc.IntegrityError as exc:
             # The pre-checks give the friendly message; reaching here means a
             # concurrent writer won the race for a unique value or a link.
@@ -286,42 +361,68 @@ class RecordStore:
                 "reload and try again."
             ) from exc
 
-    def _check_unique(self, values: Mapping[str, Any], *, exclude_id: int | None) -> None:
-        unique = [
-            f for f in self.definition.column_fields if f.unique and values.get(f.key) is not None
-        ]
-        if not unique:
+    def _check_unique(
+        self, items: Sequence[tuple[str, Mapping[str, Any]]], *, exclude_id: int | None
+    ) -> None:
+        """Unique values must be free among live records and within ``items``: one query."""
+        unique = [f for f in self.definition.column_fields if f.unique]
+        wanted = {f.key: {v[f.key] for _, v in items if v.get(f.key) is not None} for f in unique}
+        wanted = {k: vals for k, vals in wanted.items() if vals}
+        if not wanted:
             return
         t = self.table
-        query = sa.select(t.c.id, *(t.c[f.key] for f in unique)).where(
-            t.c.deleted_at.is_(None), sa.or_(*(t.c[f.key] == values[f.key] for f in unique))
+        query = sa.select(t.c.id, *(t.c[k] for k in wanted)).where(
+            t.c.deleted_at.is_(None), sa.or_(*(t.c[k].in_(vals) for k, vals in wanted.items()))
         )
         if exclude_id is not None:
             query = query.where(t.c.id != exclude_id)
-        clashes = self.conn.execute(query.limit(len(unique) + 1)).all()
-        errors = [
-            ErrorDetail(
-                f"/{f.key}", f"{f.label} {values[f.key]!s} is already used by record {r.id}"
-            )
-            for f in unique
-            for r in [next((c for c in clashes if c._mapping[f.key] == values[f.key]), None)]
-            if r is not None
-        ]
+        taken: dict[tuple[str, Any], int] = {}
+        for row in self.conn.execute(query):
+            for k in wanted:
+                if row._mapping[k] in wanted[k]:
+                    taken.setdefault((k, row._mapping[k]), row.id)
+        errors: list[ErrorDetail] = []
+        first: dict[tuple[str, Any], str] = {}
+        for prefix, values in items:
+            for f in unique:
+                value = values.get(f.key)
+                if value is None:
+                    continue
+                if (f.key, value) in taken:
+                    other = taken[(f.key, value)]
+                    errors.append(
+                        ErrorDetail(
+                            f"{prefix}/{f.key}",
+                            f"{f.label} {value!s} is already used by record {other}",
+                        )
+                    )
+                elif (f.key, value) in first:
+                    errors.append(
+                        ErrorDetail(
+                            f"{prefix}/{f.key}",
+                            f"{f.label} {value!s} is also given at {first[(f.key, value)]}",
+                        )
+                    )
+                else:
+                    first[(f.key, value)] = f"{prefix}/{f.key}"
         if errors:
             raise ConflictError(
                 f"{self.definition.label}: a unique value is already taken.", errors
             )
 
-    def _check_references(self, values: Mapping[str, Any], parsed: ParsedPayload) -> None:
+    def _check_references(
+        self, items: Sequence[tuple[str, Mapping[str, Any], ParsedPayload]]
+    ) -> None:
         """Links, users and departments must exist: one query per target, never per row."""
         wanted: dict[str, dict[int, list[str]]] = {}
-        for f in self.definition.column_fields:
-            self._collect(f, values.get(f.key), f"/{f.key}", wanted)
-        for key, rows in parsed.children.items():
-            sub = self._sub(key)
-            for i, row in enumerate(rows):
-                for c in sub.children:
-                    self._collect(c, row.get(c.key), f"/{key}/{i}/{c.key}", wanted)
+        for prefix, values, parsed in items:
+            for f in self.definition.column_fields:
+                self._collect(f, values.get(f.key), f"{prefix}/{f.key}", wanted)
+            for key, rows in parsed.children.items():
+                sub = self._sub(key)
+                for i, row in enumerate(rows):
+                    for c in sub.children:
+                        self._collect(c, row.get(c.key), f"{prefix}/{key}/{i}/{c.key}", wanted)
         errors: list[ErrorDetail] = []
         for table_name, ids in wanted.items():
             found = set(self.conn.execute(_existing_ids(table_name, list(ids))).scalars())
@@ -421,6 +522,10 @@ def _what(table_name: str) -> str:
     if table_name == department_table.name:
         return "department"
     return f"{table_name.removeprefix('form_')} record"
+
+
+def _row_values(sub: Field, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {c.key: row.get(c.key) for c in sub.children}
 
 
 def _strip_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

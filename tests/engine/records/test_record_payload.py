@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from records_support import ID_A, ID_B, ID_WITH_X, T0, Forms
 
-from engine.errors import LinkError, RecordValidationError
+from engine.errors import RecordValidationError
 from engine.forms.checks import make_cn_id
 
 
@@ -449,7 +449,7 @@ def test_a_payload_must_be_an_object(forms: Forms) -> None:
 
 def test_rows_of_a_new_record_cannot_carry_ids(forms: Forms) -> None:
     before = (forms.rows(), forms.audit_count())
-    with pytest.raises(LinkError) as exc:
+    with pytest.raises(RecordValidationError) as exc:
         forms.store().create(
             {"title": "OK", "docs": [{"kind": "passport"}, {"id": 3, "kind": "licence"}]}
         )

@@ -259,11 +259,6 @@ def test_the_in_operator_accepts_exactly_500_values(fruit: Forms) -> None:
     assert where(fruit, Filter("qty", "in", values)) == [1, 2, 4, 5]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/forms/columns.py maps json columns to sa.JSON(), which stores None as "
-    "JSON 'null' rather than SQL NULL (needs none_as_null=True); reported, not ours to fix",
-)
 def test_isnull_sees_a_multi_select_emptied_with_null(fruit: Forms) -> None:
     fruit.store().update(1, {"tags": None}, expected_version=1)
     fruit.store().create({"title": "Nul", "tags": None})
