@@ -1,10 +1,9 @@
 """Truly concurrent requests, through a real uvicorn server on a loopback port.
 
-On SQLite, concurrent writers are correct only if a writing request takes
-the write lock before it reads anything: the web layer asks for that with the
-``sqlite_begin="IMMEDIATE"`` execution option, and :mod:`engine.db` must turn
-it into ``BEGIN IMMEDIATE``. Until it does, the races below are expected to
-fail on SQLite (409 for a create, 412 turned 409 for an update).
+On SQLite, concurrent writers are correct only because a writing request
+takes the write lock before it reads anything (``BEGIN IMMEDIATE``, asked
+for with the ``sqlite_begin`` execution option): a deferred transaction that
+has read cannot wait for another writer, it fails (SQLITE_BUSY_SNAPSHOT).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from conftest import Api, records_url
 from fastapi import FastAPI
@@ -24,51 +22,29 @@ from sqlalchemy import event
 CLIENTS = 6
 
 
-def begins_immediate(engine: sa.Engine) -> bool:
-    """Whether ``engine`` starts a transaction with BEGIN IMMEDIATE when asked to."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        with engine.connect() as conn:
-            conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                pass
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    return any(s.strip().upper() == "BEGIN IMMEDIATE" for s in seen)
-
-
-@pytest.fixture
-def sqlite_writers(api: Api, backend: str, request: pytest.FixtureRequest) -> None:
-    """Mark a race as an expected failure on SQLite until engine.db begins immediately."""
-    if backend == "sqlite" and not begins_immediate(api.engine):
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="engine.db ignores sqlite_begin='IMMEDIATE': concurrent SQLite writers "
-                "fail with SQLITE_BUSY_SNAPSHOT",
-                strict=False,
-            )
-        )
-
-
-def test_write_requests_ask_for_the_write_lock_first(api: Api) -> None:
+def test_write_requests_take_the_write_lock_first(api: Api, backend: str) -> None:
     begun: list[str | None] = []
+    sent: list[str] = []
 
     def on_begin(conn: sa.Connection) -> None:
         begun.append(conn.get_execution_options().get("sqlite_begin"))
 
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.upper().startswith("BEGIN"):
+            sent.append(statement)
+
     event.listen(api.engine, "begin", on_begin)
+    event.listen(api.engine, "before_cursor_execute", on_execute)
     try:
         api.list("sample")
         rid = api.create("sample", {"title": "ab"})["id"]
         api.patch("sample", rid, {"qty": 1}, version=1)
     finally:
         event.remove(api.engine, "begin", on_begin)
+        event.remove(api.engine, "before_cursor_execute", on_execute)
     assert begun == [None, "IMMEDIATE", "IMMEDIATE"]
+    if backend == "sqlite":
+        assert sent == ["BEGIN DEFERRED", "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
 
 
 def race(
@@ -87,7 +63,6 @@ def race(
         return list(pool.map(one, range(CLIENTS)))
 
 
-@pytest.mark.usefixtures("sqlite_writers")
 def test_concurrent_updates_of_one_version_one_wins(
     api: Api, live_server: Callable[[FastAPI], str]
 ) -> None:
@@ -108,7 +83,6 @@ def test_concurrent_updates_of_one_version_one_wins(
     assert (final["version"], final["qty"]) == (2, winner.json()["qty"])
 
 
-@pytest.mark.usefixtures("sqlite_writers")
 def test_concurrent_creates_all_land(api: Api, live_server: Callable[[FastAPI], str]) -> None:
     base_url = live_server(api.app)
 
@@ -127,7 +101,6 @@ def test_concurrent_creates_all_land(api: Api, live_server: Callable[[FastAPI], 
     assert all(len(i["docs"]) == 1 for i in page["items"])
 
 
-@pytest.mark.usefixtures("sqlite_writers")
 def test_concurrent_reads_and_writes_with_one_api_key(
     api: Api, live_server: Callable[[FastAPI], str]
 ) -> None:
