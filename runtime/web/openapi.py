@@ -20,6 +20,7 @@ from engine.forms.definition import Field, FormDefinition
 from engine.forms.fieldtypes import DecimalType
 from engine.records.query import SYSTEM_FILTERS
 from runtime.web.listing import RESERVED_PARAMS
+from runtime.web.routes.records import MAX_BATCH
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 SYSTEM_PROPERTIES: dict[str, Any] = {
@@ -155,6 +156,80 @@ def form_components(definition: FormDefinition) -> dict[str, Any]:
         f"{name}Create": create,
         f"{name}Patch": patch,
         f"{name}List": listing,
+        **_batch_components(name),
+    }
+
+
+def _batch_components(name: str) -> dict[str, Any]:
+    """Schemas of ``POST .../records:batch``.
+
+    Their names end in Operation, Request, Response or Result, which no
+    form's Record/Create/Patch/List name does, so no two forms' names meet.
+    """
+
+    def ref(suffix: str) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{name}{suffix}"}
+
+    create_op = {
+        "type": "object",
+        "required": ["op", "data"],
+        "properties": {"op": {"type": "string", "const": "create"}, "data": ref("Create")},
+        "additionalProperties": False,
+    }
+    update_op = {
+        "type": "object",
+        "required": ["op", "id", "version", "data"],
+        "properties": {
+            "op": {"type": "string", "const": "update"},
+            "id": {"type": "integer"},
+            "version": {"type": "integer", "description": "The version you read."},
+            "data": ref("Patch"),
+        },
+        "additionalProperties": False,
+    }
+    request = {
+        "type": "object",
+        "required": ["operations"],
+        "properties": {
+            "operations": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BATCH,
+                "items": {
+                    "oneOf": [ref("BatchCreateOperation"), ref("BatchUpdateOperation")],
+                    "discriminator": {
+                        "propertyName": "op",
+                        "mapping": {
+                            "create": ref("BatchCreateOperation")["$ref"],
+                            "update": ref("BatchUpdateOperation")["$ref"],
+                        },
+                    },
+                },
+            }
+        },
+        "additionalProperties": False,
+    }
+    result = {
+        "type": "object",
+        "required": ["op", "id", "version", "record"],
+        "properties": {
+            "op": {"type": "string", "enum": ["create", "update"]},
+            "id": {"type": "integer"},
+            "version": {"type": "integer"},
+            "record": ref("Record"),
+        },
+    }
+    response = {
+        "type": "object",
+        "required": ["results"],
+        "properties": {"results": {"type": "array", "items": ref("BatchResult")}},
+    }
+    return {
+        f"{name}BatchCreateOperation": create_op,
+        f"{name}BatchUpdateOperation": update_op,
+        f"{name}BatchRequest": request,
+        f"{name}BatchResult": result,
+        f"{name}BatchResponse": response,
     }
 
 
@@ -258,6 +333,21 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
                 },
             },
         },
+        f"{base}:batch": {
+            "post": {
+                "tags": tag,
+                "operationId": f"batch_{definition.key}",
+                "summary": f"Create and change up to {MAX_BATCH} {definition.label} records: "
+                "all of them, or none",
+                "description": "If any operation fails, nothing is saved and the 422 problem "
+                "points at each failure, e.g. `/operations/3/data/name`.",
+                "requestBody": _json_body(f"{ref}BatchRequest"),
+                "responses": {
+                    "200": _ok(f"{ref}BatchResponse", "Every operation was saved", etag=False),
+                    **_problems(400, 401, 404, 413, 415, 422),
+                },
+            },
+        },
         f"{base}/{{record_id}}": {
             "get": {
                 "tags": tag,
@@ -317,7 +407,11 @@ class OpenAPIBuilder:
             components = doc.setdefault("components", {}).setdefault("schemas", {})
             components["Problem"] = PROBLEM_SCHEMA
             for _key, tables in sorted(schema.forms.items()):
-                components.update(form_components(tables.definition))
+                generated = form_components(tables.definition)
+                clash = sorted(generated.keys() & components.keys())
+                if clash:  # pragma: no cover - the naming rules make this impossible
+                    raise RuntimeError(f"OpenAPI schema names used twice: {clash}")
+                components.update(generated)
                 doc.setdefault("paths", {}).update(form_paths(tables.definition))
             doc["components"]["securitySchemes"] = {
                 "bearer": {

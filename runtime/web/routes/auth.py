@@ -34,7 +34,9 @@ class Me(BaseModel):
     authenticated_by: str
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyRequest(BaseModel):
+    # Not ApiKeyCreate: that is the name of form api_key's schema (<Form>Create).
+
     name: str = Field(min_length=1, max_length=100)
     user: str | None = Field(
         default=None, description="Username the key acts as (superusers only); default: you."
@@ -112,7 +114,7 @@ def me(user: CurrentUser) -> Me:
     status_code=201,
     summary="Create an API key (the secret is shown once)",
 )
-def create_api_key(body: ApiKeyCreate, conn: Db, ctx: Ctx, user: CurrentUser) -> ApiKeyCreated:
+def create_api_key(body: ApiKeyRequest, conn: Db, ctx: Ctx, user: CurrentUser) -> ApiKeyCreated:
     owner = user.user_id
     if body.user is not None and body.user != user.username:
         if not user.is_superuser:

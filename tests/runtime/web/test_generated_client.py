@@ -183,7 +183,31 @@ def test_generated_client_round_trips_a_customer(
             ("/name", "客户名称 must be at least 1 characters")
         ]
 
-        deleted = delete_customer.sync_detailed(client=client, record_id=record.id, if_match='"2"')
+        # A batch: one create and one update, all or nothing.
+        batch = submodule("api.customer.batch_customer")
+        request = models.CustomerBatchRequest(
+            operations=[
+                models.CustomerBatchCreateOperation(
+                    op="create",
+                    data=models.CustomerCreate(
+                        name="赵六",
+                        customer_type=models.CustomerCreateCustomerType.CORPORATE,
+                        branch=branch,
+                        source_channel=models.CustomerCreateSourceChannel.REFERRAL,
+                    ),
+                ),
+                models.CustomerBatchUpdateOperation(
+                    op="update", id=record.id, version=2, data=models.CustomerPatch(note="批量")
+                ),
+            ]
+        )
+        done = batch.sync_detailed(client=client, body=request)
+        assert done.status_code == 200, done.content
+        results = done.parsed.results
+        assert [(r.op.value, r.version) for r in results] == [("create", 1), ("update", 3)]
+        assert (results[0].record.name, results[1].record.note) == ("赵六", "批量")
+
+        deleted = delete_customer.sync_detailed(client=client, record_id=record.id, if_match='"3"')
         assert deleted.status_code == 204
         missing = get_customer.sync_detailed(client=client, record_id=record.id)
         assert missing.status_code == 404

@@ -200,6 +200,11 @@ def test_openapi_paths_and_security(api: Api) -> None:
     base = "/api/v1/forms/sample/records"
     item = doc["paths"][f"{base}/{{record_id}}"]
     assert sorted(doc["paths"][base]) == ["get", "post"]
+    batch = doc["paths"][f"{base}:batch"]["post"]
+    assert batch["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SampleBatchRequest"
+    }
+    assert sorted(batch["responses"]) == ["200", "400", "401", "404", "413", "415", "422"]
     assert sorted(item) == ["delete", "get", "patch"]
     assert [p["name"] for p in item["patch"]["parameters"]] == ["record_id", "If-Match"]
     assert sorted(item["patch"]["responses"]) == [
@@ -229,3 +234,17 @@ def test_openapi_paths_and_security(api: Api) -> None:
         if operation.get("security") == []
     )
     assert public == [("/api/v1/auth/login", "post"), ("/healthz", "get"), ("/readyz", "get")]
+
+
+def test_form_schema_names_never_meet_the_apis_own(api: Api) -> None:
+    """A form called api_key has ApiKeyCreate; the auth model must not be called so."""
+    publish_documents(
+        api.engine,
+        {"key": "api_key", "schema": {"properties": {"label": {"type": "string"}}}},
+        {"key": "sample_batch", "schema": {"properties": {"n": {"type": "integer"}}}},
+    )
+    schemas = api.client.get("/openapi.json").json()["components"]["schemas"]
+    assert list(schemas["ApiKeyCreate"]["properties"]) == ["label"]
+    assert list(schemas["ApiKeyRequest"]["properties"]) == ["name", "user"]
+    assert list(schemas["SampleBatchCreate"]["properties"]) == ["n"]
+    assert list(schemas["SampleBatchCreateOperation"]["properties"]) == ["op", "data"]
