@@ -7,11 +7,13 @@ field keys: the form key rules forbid them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from engine.errors import ErrorDetail, QueryError
 from engine.records.query import FILTER_OPS, Filter, ListQuery, Sort
 
+_ENGINE_POINTER = re.compile(r"^/(filters|sort|fields)/([0-9]+)$")
 RESERVED_PARAMS = frozenset({"fields", "sort", "limit", "cursor", "page", "count", "expand"})
 DEFAULT_LIMIT = 50
 MAX_OFFSET = 10_000
@@ -88,3 +90,23 @@ def _int(
         errors.append(ErrorDetail(f"/query/{name}", f"{name} must be {bound}"))
         return default
     return value
+
+
+def request_pointer(pointer: str, query: ListQuery) -> str:
+    """An engine pointer into the ListQuery as a pointer into the request.
+
+    ``/filters/1`` becomes the parameter that made the second filter
+    (``/query/qty__gt``); ``/sort/1`` and ``/fields/1`` the second item of
+    the comma-separated ``sort`` or ``fields`` (``/query/sort/1``), like
+    ``/query/expand/1``.
+    """
+    match = _ENGINE_POINTER.match(pointer)
+    if match is None:
+        return pointer
+    kind, index = match.group(1), int(match.group(2))
+    if kind == "filters":
+        if index >= len(query.filters):
+            return pointer
+        f = query.filters[index]
+        return f"/query/{f.field}" if f.op == "eq" else f"/query/{f.field}__{f.op}"
+    return f"/query/{kind}/{index}"

@@ -30,7 +30,7 @@ from engine.records.service import Actor, RecordStore
 from engine.tables import FormTables
 from runtime.auth.service import Principal
 from runtime.web.deps import Ctx, CurrentUser, Db, JsonBody, json_response_body
-from runtime.web.listing import parse_list_query
+from runtime.web.listing import parse_list_query, request_pointer
 from runtime.web.problems import BadRequestError, PreconditionRequiredError
 
 router = APIRouter(prefix="/api/v1/forms/{form}", include_in_schema=False)
@@ -74,7 +74,16 @@ def list_(form: str, request: Request, conn: Db, ctx: Ctx, user: CurrentUser) ->
     query, expand, with_count = parse_list_query(
         request.query_params.multi_items(), max_limit=ctx.settings.max_page_size
     )
-    page = list_records(conn, tables.table, dict(tables.children), tables.definition, query)
+    try:
+        page = list_records(conn, tables.table, dict(tables.children), tables.definition, query)
+        total = (
+            count_records(conn, tables.table, tables.definition, query.filters)
+            if with_count
+            else None
+        )
+    except QueryError as exc:
+        errors = [ErrorDetail(request_pointer(e.pointer, query), e.message) for e in exc.errors]
+        raise QueryError(exc.message, errors) from None
     if expand:
         _expand(conn, schema, tables, page.items, expand)
     body: dict[str, Any] = {
@@ -82,8 +91,8 @@ def list_(form: str, request: Request, conn: Db, ctx: Ctx, user: CurrentUser) ->
         "next_cursor": page.next_cursor,
         "limit": query.limit,
     }
-    if with_count:
-        body["total"] = count_records(conn, tables.table, tables.definition, query.filters)
+    if total is not None:
+        body["total"] = total
     return _json(body)
 
 

@@ -58,10 +58,15 @@ def test_400_list_query_problems_are_reported_together(api: Api) -> None:
 
 def test_400_bad_filters(api: Api) -> None:
     cases = {
-        "nope=1": ("/filters/0", "unknown field 'nope'"),
-        "qty=abc": ("/filters/0", "qty needs a whole number, not 'abc'"),
-        "title=x&born=31/05/2024": ("/filters/1", "born must be a date like 2024-05-31"),
-        "level__gt=low": ("/filters/0", "level supports eq, in, isnull, ne, not 'gt'"),
+        # Pointers name the query parameter, or the item of a comma-separated one.
+        "nope=1": ("/query/nope", "unknown field 'nope'"),
+        "qty=abc": ("/query/qty", "qty needs a whole number, not 'abc'"),
+        "title=x&born__lt=31/05/2024": ("/query/born__lt", "born must be a date like 2024-05-31"),
+        "level__gt=low": ("/query/level__gt", "level supports eq, in, isnull, ne, not 'gt'"),
+        "fields=title,nope": ("/query/fields/1", "unknown field 'nope'"),
+        "sort=title,-nope": ("/query/sort/1", "unknown field 'nope'"),
+        "count=true&qty__in=1,x": ("/query/qty__in", "qty needs a whole number, not 'x'"),
+        "page=202&limit=50": ("/query/page", "pages beyond 10000 records: use the cursor"),
     }
     for query, (pointer, message) in cases.items():
         r = api.client.get(f"{records_url('sample')}?{query}", headers=api.admin.headers)

@@ -329,7 +329,7 @@ def test_sort_needs_an_indexed_field(api: Api, listed: dict[str, int]) -> None:
     r = api.client.get(f"{records_url('sample')}?sort=notes", headers=api.admin.headers)
     assert r.status_code == 400
     (error,) = r.json()["errors"]
-    assert error["pointer"] == "/sort/0"
+    assert error["pointer"] == "/query/sort/0"
     assert error["message"].startswith("sort on one of: id, created_at, updated_at, title, qty")
 
 
