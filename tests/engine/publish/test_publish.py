@@ -548,6 +548,63 @@ def test_rename_of_a_unique_field_that_is_made_required(engine: sa.Engine) -> No
         insert(engine, "customer", {"number": "A"})
 
 
+def test_rename_a_link_and_a_sub_table_field(engine: sa.Engine, backend: str) -> None:
+    publish_doc(engine, doc({"name": NAME}, key="branch"))
+    publish_doc(
+        engine,
+        doc(
+            {
+                "branch": {"x-type": "link", "x-link": "branch"},
+                "docs": sub({"kind": {"type": "string", "maxLength": 10, "x-index": True}}),
+            }
+        ),
+    )
+    (bid,) = insert(engine, "branch", {"name": "总行"})
+    (cid,) = insert(engine, "customer", {"branch": bid})
+    insert(engine, "customer", {"parent_id": cid, "position": 0, "kind": "id"}, child="docs")
+    result = publish_doc(
+        engine,
+        doc(
+            {
+                "home_branch": {"x-type": "link", "x-link": "branch", "x-renamed-from": "branch"},
+                "docs": sub(
+                    {
+                        "doc_kind": {
+                            "type": "string",
+                            "maxLength": 30,
+                            "x-index": True,
+                            "x-renamed-from": "kind",
+                        }
+                    }
+                ),
+            }
+        ),
+    )
+    assert [(s.kind, s.table, s.column) for s in result.plan.steps] == [
+        ("rename_column", "form_customer", "home_branch"),
+        ("drop_index", "form_customer", "branch"),
+        ("add_index", "form_customer", "home_branch"),
+        ("rename_column", "form_customer__docs", "doc_kind"),
+        ("widen_column", "form_customer__docs", "doc_kind"),
+        ("drop_index", "form_customer__docs", "kind"),
+        ("add_index", "form_customer__docs", "doc_kind"),
+    ]
+    assert select_all(engine, "form_customer", "home_branch") == [(cid, bid)]
+    assert select_all(engine, "form_customer__docs", "doc_kind") == [(1, "id")]
+    assert field_indexes(engine, "form_customer") == {
+        "ix_form_customer_home_branch": (["home_branch"], False),
+    }
+    assert field_indexes(engine, "form_customer__docs") == {
+        "ix_form_customer__docs_doc_kind": (["doc_kind"], False),
+    }
+    if backend == "postgresql":
+        assert columns(engine, "form_customer__docs")["doc_kind"].length == 30
+    # The foreign key followed the column.
+    assert (["home_branch"], "form_branch", ["id"]) in foreign_keys(engine, "form_customer")
+    with pytest.raises(sa.exc.IntegrityError):
+        insert(engine, "customer", {"home_branch": bid + 1})
+
+
 def test_rename_from_a_missing_field_refused(engine: sa.Engine) -> None:
     publish_doc(engine, CUSTOMER)
     assert refusal(engine, doc({"name": NAME, "mobile": {**PHONE, "x-renamed-from": "tel"}})) == [
