@@ -53,7 +53,7 @@ def get_published(conn: sa.Connection, key: str) -> PublishedForm | None:
     return PublishedForm(
         key=key,
         version=row.current_version,
-        definition=parse_definition(row.definition, source=f"published form {key!r}"),
+        definition=parse_definition(row.definition, source=f"published form {key!r}", stored=True),
         layout=Layout.from_dict(row.layout),
     )
 
@@ -132,7 +132,9 @@ def load_schema(conn: sa.Connection) -> Schema:
     metadata = new_metadata()
     forms: dict[str, FormTables] = {}
     for row in rows:
-        definition = parse_definition(row.definition, source=f"published form {row.key!r}")
+        definition = parse_definition(
+            row.definition, source=f"published form {row.key!r}", stored=True
+        )
         forms[row.key] = build_tables(definition, metadata)
     return Schema(
         fingerprint=tuple((r.key, r.current_version) for r in rows),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -25,6 +25,7 @@ from engine.forms.keys import (
     MAX_IDENTIFIER_LENGTH,
     child_table_name,
     key_problem,
+    stored_key_problem,
     table_name,
 )
 
@@ -120,7 +121,10 @@ class FormDefinition:
         return child_table_name(self.key, subtable.key)
 
 
-def parse_definition(document: Any, *, source: str = "") -> FormDefinition:
+KeyCheck = Callable[[object], "str | None"]
+
+
+def parse_definition(document: Any, *, source: str = "", stored: bool = False) -> FormDefinition:
     """Validate ``document`` and return the parsed definition.
 
     Raises :class:`DefinitionError` listing every problem found.
@@ -136,18 +140,29 @@ def parse_definition(document: Any, *, source: str = "") -> FormDefinition:
         raise DefinitionError(f"The form definition{where} does not match the format.", problems)
 
     key = document["key"]
-    if (why := key_problem(key)) is not None:
+    check_key: KeyCheck = stored_key_problem if stored else key_problem
+    if (why := check_key(key)) is not None:
         problems.append(ErrorDetail("/key", why))
     elif len(table_name(key)) > MAX_IDENTIFIER_LENGTH:
         problems.append(ErrorDetail("/key", "key is too long"))
-    fields = tuple(_parse_object(document["schema"], "/schema", problems, depth=0, form_key=key))
+    fields = tuple(
+        _parse_object(
+            document["schema"], "/schema", problems, depth=0, form_key=key, check_key=check_key
+        )
+    )
     if problems:
         raise DefinitionError(f"Form {key!r}{where} has {len(problems)} problem(s).", problems)
     return FormDefinition(key=key, document=document, fields=fields)
 
 
 def _parse_object(
-    schema: Mapping[str, Any], base: str, problems: list[ErrorDetail], *, depth: int, form_key: str
+    schema: Mapping[str, Any],
+    base: str,
+    problems: list[ErrorDetail],
+    *,
+    depth: int,
+    form_key: str,
+    check_key: KeyCheck,
 ) -> Iterator[Field]:
     properties: Mapping[str, Any] = schema.get("properties", {})
     required = list(schema.get("required", []))
@@ -159,7 +174,9 @@ def _parse_object(
     renames: dict[str, str] = {}
     for fkey, prop in properties.items():
         pointer = f"{base}/properties/{_escape(fkey)}"
-        parsed = _parse_field(fkey, prop, pointer, problems, depth=depth, form_key=form_key)
+        parsed = _parse_field(
+            fkey, prop, pointer, problems, depth=depth, form_key=form_key, check_key=check_key
+        )
         if parsed is None:
             continue
         if parsed.renamed_from:
@@ -188,9 +205,10 @@ def _parse_field(
     *,
     depth: int,
     form_key: str,
+    check_key: KeyCheck,
 ) -> Field | None:
     start = len(problems)
-    if (why := key_problem(fkey)) is not None:
+    if (why := check_key(fkey)) is not None:
         problems.append(ErrorDetail(pointer, why))
     if "$ref" in prop:
         problems.append(
@@ -236,7 +254,7 @@ def _parse_field(
             ErrorDetail(f"{pointer}/x-index", f"a {ftype.name} field cannot be indexed")
         )
     if ftype.name == "link" and (target := prop.get("x-link")) is not None:
-        if (why := key_problem(target)) is not None:
+        if (why := check_key(target)) is not None:
             problems.append(ErrorDetail(f"{pointer}/x-link", why))
     elif ftype.name == "link":
         problems.append(
@@ -244,7 +262,9 @@ def _parse_field(
         )
     children: tuple[Field, ...] = ()
     if ftype.name == "subtable":
-        children = _parse_subtable(fkey, prop, pointer, problems, depth=depth, form_key=form_key)
+        children = _parse_subtable(
+            fkey, prop, pointer, problems, depth=depth, form_key=form_key, check_key=check_key
+        )
     if len(problems) > start:
         return None
     result = Field(key=fkey, type=ftype, prop=prop, required=False, children=children)
@@ -261,6 +281,7 @@ def _parse_subtable(
     *,
     depth: int,
     form_key: str,
+    check_key: KeyCheck,
 ) -> tuple[Field, ...]:
     if depth > 0:
         problems.append(ErrorDetail(pointer, "sub-tables cannot contain sub-tables"))
@@ -275,7 +296,14 @@ def _parse_subtable(
     if extra:
         problems.append(ErrorDetail(f"{pointer}/items", f"unsupported keywords: {sorted(extra)}"))
     return tuple(
-        _parse_object(items, f"{pointer}/items", problems, depth=depth + 1, form_key=form_key)
+        _parse_object(
+            items,
+            f"{pointer}/items",
+            problems,
+            depth=depth + 1,
+            form_key=form_key,
+            check_key=check_key,
+        )
     )
 
 

@@ -186,6 +186,19 @@ def key_problem(key: object) -> str | None:
     return None
 
 
+def stored_key_problem(key: object) -> str | None:
+    """The rules a key published earlier must still meet.
+
+    Word lists grow (a new reserved word, a new query parameter); a form
+    published before must keep loading, so only the structural rules apply.
+    """
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+        return f"key {key!r} is not a valid identifier"
+    if key in SYSTEM_COLUMNS or "__" in key:
+        return f"key {key!r} clashes with a system name"
+    return None
+
+
 def table_name(form_key: str) -> str:
     return f"form_{form_key}"
 

@@ -512,3 +512,15 @@ def test_parsing_does_not_change_the_document() -> None:
     definition = parse_definition(document)
     assert document == LOAN
     assert definition.document == LOAN
+
+
+def test_a_stored_definition_still_loads_after_a_word_becomes_reserved() -> None:
+    """Word lists grow; a form published before must keep loading."""
+    document = {"key": "order_log", "schema": {"properties": {"expand": {"type": "string"}}}}
+    with pytest.raises(DefinitionError) as info:
+        parse_definition(document)
+    assert [e.pointer for e in info.value.errors] == ["/schema/properties/expand"]
+    loaded = parse_definition(document, stored=True)
+    assert [f.key for f in loaded.fields] == ["expand"]
+    with pytest.raises(DefinitionError):
+        parse_definition({**document, "key": "Order"}, stored=True)
