@@ -100,11 +100,11 @@ class FormDefinition:
     def field(self, key: str) -> Field | None:
         return self._by_key.get(key)
 
-    @property
+    @cached_property
     def column_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.column is not None)
 
-    @property
+    @cached_property
     def subtables(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.type.name == "subtable")
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 from engine.errors import ErrorDetail, QueryError
 from engine.forms.definition import Field
 from engine.forms.fieldtypes import FIELD_TYPES, TEXT_OPS, FieldType
-from engine.records.codec import child_json, row_json
+from engine.records.codec import child_json, rows_json
 
 FILTER_OPS = frozenset({"eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull"})
 MAX_IN_VALUES = 500
@@ -240,7 +240,7 @@ def list_records(
     rows = conn.execute(statement).all()
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
-    items = [row_json(definition, r._mapping) for r in rows]
+    items = rows_json(definition, rows)
     ids = [r.id for r in rows]
     for sub in subs:
         if ids:

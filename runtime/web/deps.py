@@ -19,7 +19,8 @@ SESSION_COOKIE = "formflow_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async: it only reads app state, so it needs no thread-pool hand-off.
     ctx: AppContext = request.app.state.ctx
     return ctx
 
