@@ -34,8 +34,10 @@ class PublishedForm:
     layout: Layout
 
 
-def get_published(conn: sa.Connection, key: str) -> PublishedForm | None:
-    row = conn.execute(
+def get_published(conn: sa.Connection, key: str, *, lock: bool = False) -> PublishedForm | None:
+    """The current version of form ``key``; ``lock`` holds its row until commit
+    (PostgreSQL), so two publishes of one form run one after the other."""
+    query = (
         sa.select(
             form_table.c.current_version, form_table.c.layout, form_version_table.c.definition
         )
@@ -47,7 +49,10 @@ def get_published(conn: sa.Connection, key: str) -> PublishedForm | None:
             ),
         )
         .where(form_table.c.key == key)
-    ).one_or_none()
+    )
+    if lock:
+        query = query.with_for_update(of=form_table)
+    row = conn.execute(query).one_or_none()
     if row is None:
         return None
     return PublishedForm(

@@ -98,6 +98,17 @@ class PlanRefusedError(FormflowError):
 
     title = "Publish refused"
 
+    def __init__(
+        self,
+        message: str,
+        errors: list[ErrorDetail] | None = None,
+        *,
+        preview: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, errors)
+        # What publishing would have done, so a refusal can be shown next to the plan.
+        self.preview = list(preview or [])
+
 
 class QueryError(FormflowError):
     """A list query names an unknown field, operator or a bad cursor."""

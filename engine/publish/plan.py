@@ -138,6 +138,7 @@ class Plan:
             raise PlanRefusedError(
                 f"Publishing form {self.form_key!r} was refused; nothing was changed.",
                 self.refusals,
+                preview=self.describe(),
             )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from engine.catalog import get_published, published_keys
+from engine.catalog import PublishedForm, get_published, published_keys
 from engine.forms.definition import FormDefinition
 from engine.publish.apply import apply_plan
 from engine.publish.checks import find_blockers, find_name_clashes
@@ -29,7 +29,22 @@ def plan_publish(conn: sa.Connection, definition: FormDefinition) -> Plan:
     Read-only: safe to call for a preview. Raises
     :class:`~engine.errors.PlanRefusedError` if the plan cannot be applied.
     """
-    current = get_published(conn, definition.key)
+    return _plan(conn, definition, get_published(conn, definition.key))
+
+
+def _unchanged(current: PublishedForm | None, definition: FormDefinition) -> bool:
+    return current is not None and current.definition.document == definition.document
+
+
+def _plan(conn: sa.Connection, definition: FormDefinition, current: PublishedForm | None) -> Plan:
+    if current is not None and _unchanged(current, definition):
+        # Its link targets were published when it was; forms are never unpublished.
+        return make_plan(
+            definition,
+            current=current.definition,
+            live=current.layout,
+            published_forms=definition.link_targets(),
+        )
     plan = make_plan(
         definition,
         current=current.definition if current else None,
@@ -55,17 +70,10 @@ def publish(
     Publishing a document identical to the current version is a no-op.
     """
     now = now or dt.datetime.now(dt.UTC)
-    current = get_published(conn, definition.key)
-    if current is not None and current.definition.document == definition.document:
-        # Its link targets were published when it was; forms are never unpublished.
-        plan = make_plan(
-            definition,
-            current=current.definition,
-            live=current.layout,
-            published_forms=definition.link_targets(),
-        )
+    current = get_published(conn, definition.key, lock=True)
+    plan = _plan(conn, definition, current)
+    if current is not None and _unchanged(current, definition):
         return PublishResult(definition.key, current.version, plan, changed=False)
-    plan = plan_publish(conn, definition)
     apply_plan(conn, plan)
     version = 1 if current is None else current.version + 1
     values = {
