@@ -225,22 +225,41 @@ def list_records(
     sorts = [(_sort_target(definition, s, i), s.descending) for i, s in enumerate(query.sort)]
     id_desc = sorts[-1][1] if sorts else False
     signature = ",".join(f"{'-' if d else ''}{t.key}" for t, d in sorts)
+    next_segment: sa.ColumnElement[bool] | None = None
     if query.cursor is not None:
         last_values, last_id = _decode_cursor(query.cursor, signature, [t for t, _ in sorts])
         conditions.append(_after(table, sorts, last_values, last_id, id_desc))
+        if sorts:
+            bound, next_segment = _segment(table.c[sorts[0][0].key], sorts[0][1], last_values[0])
+            conditions.append(bound)
     order: list[sa.ColumnElement[Any]] = []
     for t, desc in sorts:
         col = table.c[t.key]
         order.append(col.desc().nulls_first() if desc else col.asc().nulls_last())
     order.append(table.c.id.desc() if id_desc else table.c.id.asc())
-    columns = [table.c[k] for k in selected]
+    # The cursor needs the sort values even when ``fields`` leaves them out.
+    hidden_sort_keys = [t.key for t, _ in sorts if t.key not in selected]
+    columns = [table.c[k] for k in (*selected, *hidden_sort_keys)]
     statement = sa.select(*columns).where(*conditions).order_by(*order).limit(query.limit + 1)
     if query.offset:
         statement = statement.offset(query.offset)
-    rows = conn.execute(statement).all()
+    rows = list(conn.execute(statement).all())
+    if next_segment is not None and len(rows) <= query.limit:
+        # The page crosses from the sort column's values into its NULLs (or
+        # back): the rest comes from the start of the next segment.
+        rest = (
+            sa.select(*columns)
+            .where(*conditions[:-2], next_segment)
+            .order_by(*order)
+            .limit(query.limit + 1 - len(rows))
+        )
+        rows.extend(conn.execute(rest).all())
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     items = rows_json(definition, rows)
+    for item in items if hidden_sort_keys else ():
+        for key in hidden_sort_keys:
+            del item[key]
     ids = [r.id for r in rows]
     for sub in subs:
         if ids:
@@ -322,6 +341,23 @@ def _sort_target(definition: Any, sort: Sort, index: int) -> _Target:
             [ErrorDetail(f"/sort/{index}", f"sort on one of: {', '.join(sortable)}")],
         )
     return target
+
+
+def _segment(
+    col: sa.Column[Any], descending: bool, value: Any
+) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool] | None]:
+    """A seekable bound on the leading sort column, and the segment after it.
+
+    The lexicographic cursor condition of :func:`_after` is an OR no index
+    can seek on, so a deep page would scan from the start. The rows after a
+    cursor lie in the rest of its segment (the column's values, or its
+    NULLs), bounded on the column itself, then in the following segment.
+    NULL sorts as the largest value: last ascending, first descending.
+    """
+    if value is None:
+        return col.is_(None), (col.is_not(None) if descending else None)
+    bound = col <= value if descending else col >= value
+    return bound, (None if descending else col.is_(None))
 
 
 def _after(

@@ -556,3 +556,39 @@ def test_a_page_is_one_statement(forms: Forms, count_statements: Any, limit: int
         assert len(second.items) == min(limit, total - limit)
         assert not {i["id"] for i in first.items} & {i["id"] for i in second.items}
         assert forms.count(list(query.get("filters", []))) == total
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_cursor_pages_work_when_fields_leave_out_the_sort_column(
+    ties: Forms, descending: bool
+) -> None:
+    sort = [Sort("qty", descending=descending)]
+    expected = expected_order([(QTYS, descending)])
+    seen: list[int] = []
+    cursor = None
+    for _ in range(20):
+        page = ties.list(sort=sort, limit=4, cursor=cursor, fields=["title"])
+        assert all("qty" not in item for item in page.items)
+        seen += ids(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected
+
+
+def test_a_page_crossing_into_the_nulls_costs_one_more_statement_only(
+    ties: Forms, count_statements: Any
+) -> None:
+    order = expected_order([(QTYS, False)])
+    nulls = sum(1 for q in QTYS if q is None)
+    assert nulls > 0
+    # A first page that ends on the last non-NULL value, then one that crosses.
+    first = ties.list(sort=[Sort("qty")], limit=len(order) - nulls - 1)
+    with count_statements(ties.conn) as log:
+        page = ties.list(sort=[Sort("qty")], limit=nulls + 1, cursor=first.next_cursor)
+    assert ids(page) == order[len(order) - nulls - 1 :]
+    assert log.count == 2
+    inside = ties.list(sort=[Sort("qty")], limit=1).next_cursor
+    with count_statements(ties.conn) as log:
+        ties.list(sort=[Sort("qty")], limit=2, cursor=inside)
+    assert log.count == 1  # a page that stays among the values: one statement
