@@ -8,14 +8,18 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from engine.errors import AuthenticationError
+from engine.forms.fieldtypes import INT64_MAX
 from runtime.auth.service import Principal, authenticate
 from runtime.web.context import AppContext
 from runtime.web.problems import BadRequestError, UnsupportedMediaTypeError
 
 SESSION_COOKIE = "formflow_session"
+# Ids are 64-bit: a larger number in a path is a client error (422), never a
+# value sent to the database (OverflowError on SQLite, 500).
+RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

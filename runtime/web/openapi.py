@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 
 from engine.catalog import Schema
 from engine.forms.definition import Field, FormDefinition
-from engine.forms.fieldtypes import DecimalType
+from engine.forms.fieldtypes import INT64_MAX, DecimalType
 from engine.records.query import SYSTEM_FILTERS
 from runtime.web.listing import RESERVED_PARAMS
 from runtime.web.routes.records import MAX_BATCH
@@ -302,7 +302,12 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
     ref = f"#/components/schemas/{name}"
     base = f"/api/v1/forms/{definition.key}/records"
     tag = [definition.key]
-    record_id = {"name": "record_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    record_id = {
+        "name": "record_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": INT64_MAX},
+    }
     if_match = {
         "name": "If-Match",
         "in": "header",

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import PermissionDeniedError
 from runtime.auth import service
-from runtime.web.deps import SESSION_COOKIE, Ctx, CurrentUser, Db
+from runtime.web.deps import SESSION_COOKIE, Ctx, CurrentUser, Db, RowId
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -133,7 +133,7 @@ def list_api_keys(conn: Db, user: CurrentUser) -> list[ApiKey]:
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key")
-def revoke_api_key(key_id: int, conn: Db, ctx: Ctx, user: CurrentUser) -> Response:
+def revoke_api_key(key_id: RowId, conn: Db, ctx: Ctx, user: CurrentUser) -> Response:
     service.revoke_api_key(
         conn, key_id, owner_id=None if user.is_superuser else user.user_id, now=ctx.clock()
     )

@@ -9,7 +9,7 @@ document still describes each form's concrete paths and typed bodies
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
@@ -24,12 +24,13 @@ from engine.errors import (
     RecordValidationError,
     StaleVersionError,
 )
+from engine.forms.fieldtypes import INT64_MAX
 from engine.records.codec import row_json
 from engine.records.query import count_records, list_records
 from engine.records.service import Actor, RecordStore
 from engine.tables import FormTables
 from runtime.auth.service import Principal
-from runtime.web.deps import Ctx, CurrentUser, Db, JsonBody, json_response_body
+from runtime.web.deps import Ctx, CurrentUser, Db, JsonBody, RowId, json_response_body
 from runtime.web.listing import parse_list_query, request_pointer
 from runtime.web.problems import BadRequestError, PreconditionRequiredError
 
@@ -105,7 +106,7 @@ def create(form: str, user: CurrentUser, payload: JsonBody, conn: Db, ctx: Ctx) 
 
 @router.get("/records/{record_id}")
 def get(
-    form: str, record_id: int, request: Request, conn: Db, ctx: Ctx, user: CurrentUser
+    form: str, record_id: RowId, request: Request, conn: Db, ctx: Ctx, user: CurrentUser
 ) -> Response:
     fields_param = request.query_params.get("fields")
     fields = [f for f in fields_param.split(",") if f] if fields_param is not None else None
@@ -124,7 +125,7 @@ def get(
 @router.patch("/records/{record_id}")
 def update(
     form: str,
-    record_id: int,
+    record_id: RowId,
     request: Request,
     user: CurrentUser,
     payload: JsonBody,
@@ -140,7 +141,7 @@ def update(
 
 @router.delete("/records/{record_id}")
 def delete(
-    form: str, record_id: int, request: Request, conn: Db, ctx: Ctx, user: CurrentUser
+    form: str, record_id: RowId, request: Request, conn: Db, ctx: Ctx, user: CurrentUser
 ) -> Response:
     expected = _expected_version(request)
     _store(conn, ctx.schemas.get(conn), form, user).delete(record_id, expected_version=expected)
@@ -189,13 +190,17 @@ def _run_operation(store: RecordStore, op: Any, base: str) -> dict[str, Any]:
         record = store.create(data)
         return {"op": "create", "id": record["id"], "version": record["version"], "record": record}
     record_id, version = op.get("id"), op.get("version")
-    if not isinstance(record_id, int) or not isinstance(version, int):
+    if not (_is_int(record_id) and 1 <= record_id <= INT64_MAX and _is_int(version)):
         raise RecordValidationError(
             "An update needs id and version.",
             [ErrorDetail("", "an update needs the integer 'id' and the 'version' you read")],
         )
     record = store.update(record_id, data, expected_version=version)
     return {"op": "update", "id": record["id"], "version": record["version"], "record": record}
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _expand(

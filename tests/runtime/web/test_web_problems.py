@@ -335,6 +335,17 @@ def test_422_request_validation_uses_the_same_shape(api: Api) -> None:
             }
         ],
     }
+    # Ids are 64-bit: a larger one is refused before it reaches the database.
+    for method, url in (
+        ("GET", records_url("sample", 2**63)),
+        ("PATCH", records_url("sample", 2**64)),
+        ("DELETE", records_url("sample", 0)),
+        ("DELETE", f"/api/v1/auth/api-keys/{2**63}"),
+    ):
+        headers = {**api.admin.headers, "If-Match": '"1"'}
+        r = api.client.request(method, url, json={}, headers=headers)
+        (error,) = problem(r, 422)["errors"]
+        assert error["pointer"] in ("/path/record_id", "/path/key_id"), (method, url)
     r = api.client.post("/api/v1/auth/login", json={"username": ""})
     assert problem(r, 422)["errors"] == [
         {"pointer": "/body/username", "message": "String should have at least 1 character"},

@@ -421,12 +421,14 @@ def test_batch_is_all_or_nothing(api: Api) -> None:
         {"op": "delete", "id": existing["id"]},  # 7: not a batch operation
         {"op": "update", "data": {"qty": 1}},  # 8: no id
         {"op": "create", "data": {"title": "zz", "docs": [{"pages": 0}]}},  # 9
+        {"op": "update", "id": 2**64, "version": 1, "data": {}},  # 10: beyond 64 bits
+        {"op": "update", "id": True, "version": 1, "data": {}},  # 11: not an integer
     ]
     r = api.client.post(BATCH, json={"operations": operations}, headers=api.admin.headers)
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
-    assert body["detail"] == "The batch was rejected: 8 problem(s); nothing was saved."
+    assert body["detail"] == "The batch was rejected: 10 problem(s); nothing was saved."
     assert body["errors"] == [
         {"pointer": "/operations/3/data/name", "message": "unknown field 'name'"},
         {"pointer": "/operations/3/data/title", "message": "标题 must be at least 2 characters"},
@@ -446,6 +448,14 @@ def test_batch_is_all_or_nothing(api: Api) -> None:
         },
         {"pointer": "/operations/9/data/docs/0/kind", "message": "类型 is required"},
         {"pointer": "/operations/9/data/docs/0/pages", "message": "pages must be at least 1"},
+        {
+            "pointer": "/operations/10",
+            "message": "an update needs the integer 'id' and the 'version' you read",
+        },
+        {
+            "pointer": "/operations/11",
+            "message": "an update needs the integer 'id' and the 'version' you read",
+        },
     ]
     # Nothing was saved: not the three good creates, not the good update.
     assert titles(api.list("sample")) == ["old"]
