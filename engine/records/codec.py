@@ -65,8 +65,14 @@ def rows_json(definition: FormDefinition, rows: Sequence[sa.Row[Any]]) -> list[d
     """A page of rows selected with the same columns: the plan is made once."""
     if not rows:
         return []
-    converters = _converters(definition)
-    plan = [(i, key, converters[key]) for i, key in enumerate(rows[0]._fields) if key in converters]
+    position = {key: i for i, key in enumerate(rows[0]._fields)}
+    # In the order of row_json (system fields, then the form's), whatever
+    # order the columns were selected in.
+    plan = [
+        (position[key], key, convert)
+        for key, convert in _converters(definition).items()
+        if key in position
+    ]
     return [
         {
             key: convert(row[i]) if convert is not None and row[i] is not None else row[i]

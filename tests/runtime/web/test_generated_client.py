@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import MakeApp, add_user
 from fastapi import FastAPI
+from web_support import MakeApp, add_user
 
 from engine.apps import import_app
 from engine.system import department_table

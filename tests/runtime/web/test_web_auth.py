@@ -7,10 +7,10 @@ import re
 from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
-from conftest import Account, Api, add_user, records_url
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
+from web_support import Account, Api, add_user, records_url
 
 from engine.system import user_table
 from runtime.auth.passwords import hash_password

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import COMPANY, SAMPLE, Api, publish_documents, records_url
 from fastapi.testclient import TestClient
+from web_support import COMPANY, SAMPLE, Api, publish_documents, records_url
 
 import migrations
 from engine.catalog import load_schema

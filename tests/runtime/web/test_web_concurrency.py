@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from conftest import Api, records_url
 from fastapi import FastAPI
 from sqlalchemy import event
+from web_support import Api, records_url
 
 CLIENTS = 6
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from conftest import Api, MakeApp, records_url
 from fastapi.testclient import TestClient
+from web_support import Api, MakeApp, records_url
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import ID_A, ID_X, SYSTEM_KEYS, Api, records_url
+from web_support import ID_A, ID_X, SYSTEM_KEYS, Api, records_url
 
 CountStatements = Callable[[sa.Engine | sa.Connection], AbstractContextManager[Any]]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
