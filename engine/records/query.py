@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 
 from engine.errors import ErrorDetail, QueryError
 from engine.forms.definition import Field
-from engine.forms.fieldtypes import FIELD_TYPES, TEXT_OPS, FieldType
+from engine.forms.fieldtypes import FIELD_TYPES, INT64_MAX, INT64_MIN, TEXT_OPS, FieldType
 from engine.records.codec import child_json, rows_json
 
 FILTER_OPS = frozenset({"eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull"})
@@ -115,11 +115,11 @@ def parse_value(target: _Target, raw: Any, pointer: str) -> Any:
         raise _bad(pointer, f"{target.key} needs {names}, not {raw!r}")
     problem = target.type.check(value, target.prop)
     if problem is None and name in ("integer", "user", "department", "link"):
-        problem = (
-            None
-            if isinstance(value, int) and not isinstance(value, bool)
-            else "must be a whole number"
-        )
+        if not isinstance(value, int) or isinstance(value, bool):
+            problem = "must be a whole number"
+        elif not INT64_MIN <= value <= INT64_MAX:
+            # Beyond BIGINT the database itself would fail (a 500, not a 400).
+            problem = "is out of range (64-bit whole numbers only)"
     if problem:
         raise _bad(pointer, f"{target.key} {problem}")
     return target.type.to_python(value, target.prop)

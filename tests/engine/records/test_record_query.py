@@ -203,6 +203,8 @@ BAD_FILTERS: list[tuple[Filter, str]] = [
     (Filter("nope", "eq", 1), "unknown field 'nope'"),
     (Filter("deleted_at", "isnull", True), "unknown field 'deleted_at'"),
     (Filter("docs", "eq", 1), "unknown field 'docs'"),
+    (Filter("id", "eq", str(2**64)), "id is out of range (64-bit whole numbers only)"),
+    (Filter("company", "in", f"1,{2**63}"), "company is out of range (64-bit whole numbers only)"),
     (
         Filter("qty", "contains", "1"),
         "qty supports eq, gt, gte, in, isnull, lt, lte, ne, not 'contains'",
