@@ -19,6 +19,7 @@ from engine.catalog import Schema
 from engine.errors import (
     ConflictError,
     ErrorDetail,
+    FormflowError,
     NotFoundError,
     QueryError,
     RecordValidationError,
@@ -160,16 +161,11 @@ def batch(form: str, user: CurrentUser, payload: JsonBody, conn: Db, ctx: Ctx) -
     store = _store(conn, ctx.schemas.get(conn), form, user)
     results: list[dict[str, Any]] = []
     errors: list[ErrorDetail] = []
-    for i, op in enumerate(operations):
-        base = f"/operations/{i}"
+    for start, run in _runs(operations):
         try:
-            results.append(_run_operation(store, op, base))
+            results.extend(_run(store, run, start))
         except (RecordValidationError, NotFoundError, StaleVersionError, ConflictError) as exc:
-            details = exc.errors or [ErrorDetail("", exc.message)]
-            errors.extend(
-                ErrorDetail(f"{base}/data{e.pointer}" if e.pointer else base, e.message)
-                for e in details
-            )
+            errors.extend(_locate(exc, start, creates=_is_create(run[0])))
             if isinstance(exc, ConflictError) and exc.__cause__ is not None:
                 break  # the database refused a statement: the transaction is unusable
     if errors:
@@ -180,15 +176,51 @@ def batch(form: str, user: CurrentUser, payload: JsonBody, conn: Db, ctx: Ctx) -
     return _json({"results": results})
 
 
-def _run_operation(store: RecordStore, op: Any, base: str) -> dict[str, Any]:
-    if not isinstance(op, dict) or op.get("op") not in ("create", "update"):
+def _is_create(op: Any) -> bool:
+    return isinstance(op, dict) and op.get("op") == "create"
+
+
+def _runs(operations: list[Any]) -> list[tuple[int, list[Any]]]:
+    """Consecutive creates form one run (created together); any other op is a run of one."""
+    runs: list[tuple[int, list[Any]]] = []
+    for i, op in enumerate(operations):
+        if _is_create(op) and runs and _is_create(runs[-1][1][0]):
+            runs[-1][1].append(op)
+        else:
+            runs.append((i, [op]))
+    return runs
+
+
+def _run(store: RecordStore, run: list[Any], start: int) -> list[dict[str, Any]]:
+    if _is_create(run[0]):
+        records = store.create_many([op.get("data") for op in run])
+        return [
+            {"op": "create", "id": r["id"], "version": r["version"], "record": r} for r in records
+        ]
+    return [_run_update(store, run[0])]
+
+
+def _locate(exc: FormflowError, start: int, *, creates: bool) -> list[ErrorDetail]:
+    """Point each problem at its operation: /operations/{i}/data/<field>."""
+    details = exc.errors or [ErrorDetail("", exc.message)]
+    located = []
+    for e in details:
+        index, pointer = start, e.pointer
+        if creates and pointer:
+            # create_many prefixes each pointer with the payload's index in the run.
+            head, _, rest = pointer[1:].partition("/")
+            index, pointer = start + int(head), f"/{rest}" if rest else ""
+        base = f"/operations/{index}"
+        located.append(ErrorDetail(f"{base}/data{pointer}" if pointer else base, e.message))
+    return located
+
+
+def _run_update(store: RecordStore, op: Any) -> dict[str, Any]:
+    if not isinstance(op, dict) or op.get("op") != "update":
         raise RecordValidationError(
             "Bad operation.", [ErrorDetail("", "op is 'create' or 'update'")]
         )
     data = op.get("data")
-    if op["op"] == "create":
-        record = store.create(data)
-        return {"op": "create", "id": record["id"], "version": record["version"], "record": record}
     record_id, version = op.get("id"), op.get("version")
     if not (_is_int(record_id) and 1 <= record_id <= INT64_MAX and _is_int(version)):
         raise RecordValidationError(

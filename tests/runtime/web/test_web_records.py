@@ -408,7 +408,7 @@ def test_batch_creates_and_updates_together(api: Api) -> None:
 
 
 def test_batch_is_all_or_nothing(api: Api) -> None:
-    existing = api.create("sample", {"title": "old", "qty": 1})
+    existing = api.create("sample", {"title": "old", "qty": 1, "mail": "old@example.com"})
     operations: list[dict[str, Any]] = [
         {"op": "create", "data": {"title": f"ok {i}", "mail": f"u{i}@example.com"}}
         for i in range(3)
@@ -417,7 +417,7 @@ def test_batch_is_all_or_nothing(api: Api) -> None:
         {"op": "create", "data": {"name": "x", "title": "y"}},  # 3: unknown field, too short
         {"op": "update", "id": existing["id"], "version": 1, "data": {"qty": 5}},  # 4: fine
         {"op": "update", "id": existing["id"], "version": 1, "data": {"qty": 6}},  # 5: stale now
-        {"op": "create", "data": {"title": "dup", "mail": "u0@example.com"}},  # 6: unique
+        {"op": "create", "data": {"title": "dup", "mail": "old@example.com"}},  # 6: unique
         {"op": "delete", "id": existing["id"]},  # 7: not a batch operation
         {"op": "update", "data": {"qty": 1}},  # 8: no id
         {"op": "create", "data": {"title": "zz", "docs": [{"pages": 0}]}},  # 9
@@ -439,7 +439,7 @@ def test_batch_is_all_or_nothing(api: Api) -> None:
         },
         {
             "pointer": "/operations/6/data/mail",
-            "message": f"mail u0@example.com is already used by record {existing['id'] + 1}",
+            "message": f"mail old@example.com is already used by record {existing['id']}",
         },
         {"pointer": "/operations/7", "message": "op is 'create' or 'update'"},
         {
@@ -579,3 +579,19 @@ def test_unique_values_conflict(api: Api) -> None:
         {"pointer": "/id_no", "message": f"身份证号 {ID_A} is already used by record {first['id']}"}
     ]
     assert api.rows("sample") == 1
+
+
+def test_a_batch_of_creates_costs_the_same_statements_for_2_or_200_records(
+    api: Api, count_statements: CountStatements
+) -> None:
+    def statements(n: int) -> int:
+        operations = [{"op": "create", "data": {"title": f"n{n} #{i}"}} for i in range(n)]
+        with count_statements(api.engine) as log:
+            r = api.client.post(BATCH, json={"operations": operations}, headers=api.admin.headers)
+        assert r.status_code == 200, r.text
+        assert [x["record"]["title"] for x in r.json()["results"]] == [
+            f"n{n} #{i}" for i in range(n)
+        ]
+        return log.count
+
+    assert statements(2) == statements(200)
