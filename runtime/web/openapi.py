@@ -9,6 +9,7 @@ document is rebuilt only when the catalogue fingerprint changes.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from typing import Any
 
@@ -23,6 +24,7 @@ from runtime.web.listing import RESERVED_PARAMS
 from runtime.web.routes.records import MAX_BATCH
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_JSON = "application/problem+json"
 SYSTEM_PROPERTIES: dict[str, Any] = {
     "id": {"type": "integer", "readOnly": True},
     "version": {"type": "integer", "readOnly": True, "description": "Send it back in If-Match."},
@@ -246,7 +248,7 @@ def _problems(*codes: int) -> dict[str, Any]:
         422: "Invalid data",
         428: "If-Match required",
     }
-    content = {"application/problem+json": {"schema": PROBLEM}}
+    content = {PROBLEM_JSON: {"schema": PROBLEM}}
     return {str(c): {"description": text[c], "content": content} for c in codes}
 
 
@@ -362,7 +364,10 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
                     record_id,
                     {"name": "fields", "in": "query", "schema": {"type": "string"}},
                 ],
-                "responses": {"200": _ok(f"{ref}Record", "The record"), **_problems(400, 401, 404)},
+                "responses": {
+                    "200": _ok(f"{ref}Record", "The record"),
+                    **_problems(400, 401, 404, 422),
+                },
             },
             "patch": {
                 "tags": tag,
@@ -382,7 +387,7 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
                 "parameters": [record_id, if_match],
                 "responses": {
                     "204": {"description": "Deleted"},
-                    **_problems(400, 401, 404, 412, 428),
+                    **_problems(400, 401, 404, 412, 422, 428),
                 },
             },
         },
@@ -426,5 +431,45 @@ class OpenAPIBuilder:
                 },
             }
             doc["security"] = [{"bearer": []}]
+            document_problems(doc)
             self._cache = (schema.fingerprint, doc)
             return doc
+
+
+def document_problems(doc: dict[str, Any]) -> None:
+    """The problem responses every operation can give, where it does not list them.
+
+    FastAPI documents a request validation error as ``HTTPValidationError``
+    JSON, but :mod:`runtime.web.problems` answers every error as a problem
+    document. And an operation that needs credentials (the document's
+    default security, not an empty ``security``) can answer 401, one with a
+    path parameter 404 (nothing by that name or id), one with a body 400 and
+    413 (not JSON; too large). Responses an operation
+    declares itself are kept; an error response declared without a body is
+    given the problem document's schema.
+    """
+    validation_error = "#/components/schemas/HTTPValidationError"
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            codes = []
+            if validation_error in json.dumps(responses.get("422", {})):
+                del responses["422"]
+                codes.append(422)
+            if operation.get("security", doc.get("security")):
+                codes.append(401)
+            if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                codes.append(404)
+            if "requestBody" in operation:
+                codes += [400, 413]  # not JSON (or not UTF-8); larger than the body limit
+            for code, response in _problems(*codes).items():
+                responses.setdefault(code, response)
+            for code, response in responses.items():
+                content = response.setdefault("content", {}) if code[0] in "45" else {}
+                if code[0] in "45" and "schema" not in content.get(PROBLEM_JSON, {}):
+                    content[PROBLEM_JSON] = {"schema": PROBLEM}  # every error is a problem
+    schemas = doc.get("components", {}).get("schemas", {})
+    if validation_error not in json.dumps(doc.get("paths", {})):
+        # Nothing refers to FastAPI's default error body any more.
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)

@@ -64,6 +64,7 @@ class ApiKey(BaseModel):
     response_model=TokenResponse,
     summary="Log in with a password",
     openapi_extra={"security": []},  # the one API route that needs no credentials
+    responses={401: {"description": "Wrong username or password, or an inactive account"}},
 )
 def login(
     body: LoginRequest, request: Request, response: Response, conn: Db, ctx: Ctx
@@ -113,6 +114,7 @@ def me(user: CurrentUser) -> Me:
     response_model=ApiKeyCreated,
     status_code=201,
     summary="Create an API key (the secret is shown once)",
+    responses={403: {"description": "Not an administrator"}, 404: {"description": "No such user"}},
 )
 def create_api_key(body: ApiKeyRequest, conn: Db, ctx: Ctx, user: CurrentUser) -> ApiKeyCreated:
     owner = user.user_id
