@@ -14,6 +14,10 @@ and open the database with ``state.transaction()``.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import sys
+import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,12 +27,14 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from engine.apps import canonical_json, export_app, import_app, read_definition
 from engine.catalog import get_published, get_version_definition
 from engine.errors import FormflowError, NotFoundError
 from engine.publish.service import PublishResult, plan_publish, publish
+from runtime.auth.service import create_api_key, create_user, find_user_id
 from runtime.database import (
     DatabaseUnavailable,
     FormSummary,
@@ -38,8 +44,9 @@ from runtime.database import (
     transaction,
     upgrade_database,
 )
-from runtime.demo import DemoReport, find_example_app, prepare_demo
-from runtime.settings import Settings, SettingsError, load_settings
+from runtime.demo import STAFF_PASSWORD, DemoReport, find_example_app, prepare_demo
+from runtime.sample_data import DEFAULT_CUSTOMERS, SEED
+from runtime.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -313,6 +320,212 @@ def app_export(state: CliState, directory: Path) -> None:
     click.echo(f"{len(result.files)} form(s) exported: {written} written.")
 
 
+# --- user ---------------------------------------------------------------------
+
+
+@cli.group()
+def user() -> None:
+    """People and service accounts, and their API keys."""
+
+
+def _read_password(password: str | None, password_stdin: bool, no_password: bool) -> str | None:
+    if sum((password is not None, password_stdin, no_password)) > 1:
+        fail("Use only one of --password, --password-stdin and --no-password.")
+    if no_password:
+        return None
+    if password is not None:
+        return password
+    if password_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            fail("--password-stdin: nothing was read from standard input.")
+        return line.removesuffix("\n").removesuffix("\r")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@user.command("create")
+@click.argument("username")
+@click.option(
+    "--password",
+    metavar="TEXT",
+    help="The password (visible to other local users in the process list; "
+    "prefer the prompt or --password-stdin).",
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
+@click.option(
+    "--no-password",
+    is_flag=True,
+    help="A service account without a password: it authenticates with API keys only.",
+)
+@click.option("--display-name", metavar="TEXT", help="Name shown in the UI (default: USERNAME).")
+@click.option("--superuser", is_flag=True, help="Grant every permission.")
+@pass_state
+def user_create(
+    state: CliState,
+    username: str,
+    password: str | None,
+    password_stdin: bool,
+    no_password: bool,
+    display_name: str | None,
+    superuser: bool,
+) -> None:
+    """Create the account USERNAME; asks for its password unless told otherwise."""
+    secret = _read_password(password, password_stdin, no_password)
+    with state.transaction() as conn:
+        user_id = create_user(
+            conn,
+            username=username,
+            password=secret,
+            display_name=display_name,
+            is_superuser=superuser,
+            now=dt.datetime.now(dt.UTC),
+        )
+    kind = "superuser" if superuser else "user"
+    how = "API keys only" if secret is None else "password"
+    click.echo(f"Created {kind} {username!r} (id {user_id}); signs in with: {how}.")
+
+
+@user.command("api-key")
+@click.argument("name")
+@click.option("--user", "username", required=True, metavar="USERNAME", help="Who the key acts as.")
+@pass_state
+def user_api_key(state: CliState, name: str, username: str) -> None:
+    """Create an API key called NAME for --user; prints the key once.
+
+    Send it as `Authorization: Bearer <key>`. Only a digest is stored: the
+    key cannot be shown again. Revoke it with DELETE /api/v1/auth/api-keys/ID.
+    """
+    with state.transaction() as conn:
+        user_id = find_user_id(conn, username)
+        key_id, key = create_api_key(
+            conn, user_id=user_id, name=name, created_by=None, now=dt.datetime.now(dt.UTC)
+        )
+    click.echo(f"Created API key {name!r} (id {key_id}) for {username!r}. Store it now:", err=True)
+    click.echo(key)
+
+
+@user.command("list")
+@pass_state
+def user_list(state: CliState) -> None:
+    """List the accounts."""
+    u = sa.table(
+        "ff_user",
+        sa.column("id"),
+        sa.column("username"),
+        sa.column("display_name"),
+        sa.column("is_superuser"),
+        sa.column("is_active"),
+        sa.column("password_hash"),
+    )
+    with state.transaction(commit=False) as conn:
+        rows = conn.execute(sa.select(u).order_by(u.c.id)).all()
+    if not rows:
+        click.echo("No users yet: create one with `formflow user create NAME`.")
+        return
+    table = [
+        [
+            str(r.id),
+            r.username,
+            r.display_name,
+            ", ".join(
+                flag
+                for flag, on in (
+                    ("superuser", r.is_superuser),
+                    ("inactive", not r.is_active),
+                    ("api keys only", r.password_hash is None),
+                )
+                if on
+            ),
+        ]
+        for r in rows
+    ]
+    for line in _table(["ID", "USERNAME", "NAME", "NOTES"], table):
+        click.echo(line)
+
+
+# --- serve --------------------------------------------------------------------
+
+host_option = click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0: every interface).",
+)
+port_option = click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port."
+)
+
+
+def _base_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    return f"http://{shown}:{port}"
+
+
+def _settings_environment(settings: Settings) -> dict[str, str]:
+    """``settings`` as FORMFLOW_* variables, for worker processes that read the environment."""
+    env = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+    return env
+
+
+def _serve(state: CliState, host: str, port: int, workers: int) -> None:
+    """Run the web server in the foreground until interrupted (Ctrl+C)."""
+    import uvicorn
+
+    from runtime.web.app import create_app
+
+    settings = state.settings
+    with state.transaction(commit=False):
+        pass  # reachable and migrated, or a clear message and exit status 1
+    click.echo(
+        f"Serving {safe_url(settings.database_url)} on {_base_url(host, port)} "
+        f"({workers} worker{'s' if workers > 1 else ''}); stop with Ctrl+C."
+    )
+    if workers == 1:
+        app = create_app(settings, engine=state.engine)
+        uvicorn.run(app, host=host, port=port, log_level="info")
+        return
+    # Worker processes build their own app from the environment, so the
+    # settings in effect here (--database-url included) go there too.
+    state.close()
+    os.environ.update(_settings_environment(settings))
+    uvicorn.run(
+        "runtime.web.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@cli.command()
+@host_option
+@port_option
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes (each with its own database pool).",
+)
+@pass_state
+def serve(state: CliState, host: str, port: int, workers: int) -> None:
+    """Run the API server (uvicorn) on the configured database.
+
+    The database must be upgraded (`formflow db upgrade`). Interactive API
+    docs are at /docs, the OpenAPI document at /openapi.json.
+    """
+    _serve(state, host, port, workers)
+
+
 # --- demo ---------------------------------------------------------------------
 
 
@@ -323,22 +536,52 @@ def app_export(state: CliState, directory: Path) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="App folder to load instead of examples/bank_crm.",
 )
+@host_option
+@port_option
+@click.option(
+    "--customers",
+    default=DEFAULT_CUSTOMERS,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Sample customers to generate on a new demo database (0: no sample data).",
+)
+@click.option("--seed", default=SEED, show_default=True, type=int, help="Seed of the sample data.")
+@click.option("--no-serve", is_flag=True, help="Prepare the database, then exit.")
 @pass_state
-def demo(state: CliState, app_dir: Path | None) -> None:
-    """Set up a demo system: database, the bank CRM example app.
+def demo(
+    state: CliState,
+    app_dir: Path | None,
+    host: str,
+    port: int,
+    customers: int,
+    seed: int,
+    no_serve: bool,
+) -> None:
+    """Set up and serve a demo: the bank CRM with sample data and demo logins.
 
     Uses FORMFLOW_DATABASE_URL (default: a SQLite file in FORMFLOW_DATA_DIR).
-    Safe to run again: an existing demo database is reused.
+    Safe to run again: an existing demo database is reused as it is.
+    The demo logins have fixed, published passwords, so it refuses to run
+    with FORMFLOW_ENVIRONMENT=production.
     """
+    started = time.perf_counter()
+    if state.settings.environment == "production":
+        fail(
+            "`formflow demo` creates accounts with published passwords and is refused with "
+            f"{ENV_PREFIX}ENVIRONMENT=production. Use `formflow db upgrade`, `formflow app "
+            "import` and `formflow user create` to set up a real system."
+        )
     app_dir = app_dir or find_example_app()
     if app_dir is None:
         fail("The example app examples/bank_crm was not found; pass --app DIR.")
     with state.transaction(require_upgraded=False) as conn:
-        report = prepare_demo(conn, app_dir)
+        report = prepare_demo(conn, app_dir, customers=customers, seed=seed)
     _echo_demo(state.settings, report)
-    # Next step: start the web server with the same settings. When `serve`
-    # exists, call it here (e.g. ``ctx.invoke(serve, ...)``) so that
-    # `formflow demo` is the one command that starts the whole system.
+    _echo_logins(report, _base_url(host, port))
+    click.echo(f"Demo ready in {time.perf_counter() - started:.1f} s.")
+    if not no_serve:
+        click.echo("")
+        _serve(state, host, port, workers=1)
 
 
 def _echo_demo(settings: Settings, report: DemoReport) -> None:
@@ -357,3 +600,35 @@ def _echo_demo(settings: Settings, report: DemoReport) -> None:
     click.echo("")
     for line in _forms_table(report.forms):
         click.echo(line)
+    click.echo("")
+    if report.sample is not None:
+        sample = report.sample
+        click.echo(
+            f"Sample data: {sample.departments} departments, {sample.staff} staff, "
+            f"{sample.total} records ({sample.describe()})."
+        )
+    else:
+        click.echo(f"Sample data: {report.sample_note}.")
+
+
+def _echo_logins(report: DemoReport, base_url: str) -> None:
+    click.echo("")
+    click.echo("Demo logins (fixed demo passwords: keep this server on your own machine):")
+    rows = [[login.username, login.password, login.role] for login in report.logins]
+    for line in _table(["USERNAME", "PASSWORD", "ROLE"], rows):
+        click.echo(f"  {line}")
+    if report.sample is not None or report.sample_note.startswith("kept"):
+        click.echo(
+            f"  The sample bank's other staff (rm_chen, rm_liu, ...) use {STAFF_PASSWORD} too."
+        )
+    if len(report.created_logins) < len(report.logins):
+        click.echo("  Accounts that existed before this run keep the password they have now.")
+    click.echo("")
+    click.echo(f"API docs:  {base_url}/docs")
+    click.echo(f"OpenAPI:   {base_url}/openapi.json")
+    staff = next(login for login in report.logins if not login.superuser)
+    click.echo(
+        f"Log in:    curl -s -X POST {base_url}/api/v1/auth/login -H 'Content-Type: "
+        f'application/json\' -d \'{{"username": "{staff.username}", "password": '
+        f'"{staff.password}"}}\''
+    )

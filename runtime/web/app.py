@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from engine.db import create_engine
-from runtime.settings import Settings
+from runtime.database import engine_from_settings
+from runtime.settings import Settings, load_settings
 from runtime.web import problems
 from runtime.web.context import AppContext, SchemaCache
 from runtime.web.limits import BodyLimitMiddleware
@@ -52,3 +53,13 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app configured from ``FORMFLOW_*`` variables: a factory for uvicorn.
+
+    ``formflow serve --workers N`` runs ``runtime.web.app:app_from_env`` with
+    ``factory=True``; each worker process builds its own app and engine.
+    """
+    settings = load_settings()
+    return create_app(settings, engine=engine_from_settings(settings))

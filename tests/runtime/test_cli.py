@@ -320,7 +320,7 @@ def test_import_the_bank_crm_example(run: Run, tmp_path: Path) -> None:
 def test_demo_creates_the_sqlite_database_and_is_idempotent(tmp_path: Path) -> None:
     run = make_runner(tmp_path, None)  # the default: a SQLite file in the data dir
     app = write_app(tmp_path / "app", holding(), product(), customer())
-    first = run("demo", "--app", str(app))
+    first = run("demo", "--no-serve", "--app", str(app))
     assert first.exit_code == 0, first.output
     database = tmp_path / "data" / "formflow.db"
     assert database.is_file()
@@ -328,7 +328,7 @@ def test_demo_creates_the_sqlite_database_and_is_idempotent(tmp_path: Path) -> N
     assert "3 form(s), 3 published now, 0 unchanged." in first.stdout
     assert any(line.split()[:2] == ["holding", "1"] for line in first.stdout.splitlines())
 
-    second = run("demo", "--app", str(app))
+    second = run("demo", "--no-serve", "--app", str(app))
     assert second.exit_code == 0, second.output
     assert "Reusing database" in second.stdout
     assert "3 form(s), 0 published now, 3 unchanged." in second.stdout
@@ -338,12 +338,12 @@ def test_demo_loads_the_bank_crm_example_by_default(tmp_path: Path) -> None:
     if find_example_app() is None:  # pragma: no cover
         pytest.skip("examples/bank_crm is not present")
     run = make_runner(tmp_path, None)
-    result = run("demo")
+    result = run("demo", "--no-serve", "--customers", "0")
     assert result.exit_code == 0, result.output
     assert "Created database" in result.stdout
     assert "published now, 0 unchanged." in result.stdout
     assert "form_customer" in result.stdout
-    assert ", 0 published now," in run("demo").stdout
+    assert ", 0 published now," in run("demo", "--no-serve", "--customers", "0").stdout
 
 
 # --- settings --------------------------------------------------------------------
