@@ -158,7 +158,10 @@ def dept_tree_condition(column: sa.ColumnElement[Any], dept_ids: DeptIds) -> sa.
     nothing; a NULL ``column`` never matches.
     """
     c = _closure
-    return column.in_(sa.select(c.c.descendant_id).where(c.c.ancestor_id.in_(_ids(dept_ids))))
+    # Never correlated: embedded in a query that itself reads the closure
+    # table, the subquery must keep its own FROM.
+    below = sa.select(c.c.descendant_id).where(c.c.ancestor_id.in_(_ids(dept_ids)))
+    return column.in_(below.correlate(None))
 
 
 def list_departments(conn: sa.Connection) -> list[Department]:
