@@ -195,7 +195,8 @@ class CompiledPolicy:
                     out[name] = None
                     for r in self.enforcer.get_implicit_roles_for_user(name):
                         out[r] = None
-            found = self._subjects[key] = tuple(out)
+            first = f"user:{user.user_id}"
+            found = self._subjects[key] = (first, *sorted(s for s in out if s != first))
         return found
 
     # --- compile ------------------------------------------------------------------
