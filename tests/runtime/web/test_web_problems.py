@@ -358,3 +358,30 @@ def test_428_if_match_required(api: Api) -> None:
     r = api.client.patch(records_url("sample", rid), json={"qty": 1}, headers=api.admin.headers)
     assert problem(r, 428)["type"] == "urn:formflow:problem:precondition-required"
     assert api.get("sample", rid)["qty"] is None
+
+
+def test_400_text_with_a_nul_character_anywhere(api: Api) -> None:
+    """PostgreSQL cannot store NUL; the rule holds for every body model and the query."""
+    expected = {
+        "type": "urn:formflow:problem:bad-request",
+        "title": "Bad request",
+        "status": 400,
+        "detail": "Text may not contain the NUL character (\\u0000).",
+    }
+    headers = api.admin.headers
+    # A record body (escaped, as JSON encoders write it) ...
+    r = api.client.post(records_url("sample"), json={"title": "a\x00b"}, headers=headers)
+    assert problem(r, 400) == expected
+    # ... a pydantic-modelled body, which would otherwise reach a query ...
+    r = api.client.post(
+        "/api/v1/auth/api-keys", json={"name": "k", "user": "\x00x"}, headers=headers
+    )
+    assert problem(r, 400) == expected
+    # ... and a filter value in the query string.
+    r = api.client.get(records_url("sample") + "?title=a%00b", headers=headers)
+    assert problem(r, 400) == expected
+    # An escaped backslash followed by "u0000" is ordinary text.
+    r = api.client.post(records_url("sample"), json={"title": "a\\u0000"}, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["title"] == "a\\u0000"
+    assert api.rows("sample") == 1
