@@ -122,3 +122,18 @@ def test_each_connection_test_starts_with_fresh_ids(connection: sa.Connection, r
     # PostgreSQL sequences ignore rollbacks, so the fixture resets them.
     row = {"username": f"user-{run}", "display_name": run, "created_at": NOW}
     assert connection.execute(user_table.insert().values(row)).inserted_primary_key == (1,)
+
+
+def test_statement_timeout_cancels_a_long_statement(database_url: str, backend: str) -> None:
+    """A runaway query is cancelled by the server instead of holding a worker."""
+    engine = create_engine(database_url, statement_timeout_ms=100)
+    try:
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+                    conn.execute(sa.text("SELECT pg_sleep(2)"))
+            else:
+                # SQLite has no server-side timeout; the option must not break it.
+                assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
