@@ -40,6 +40,7 @@ from engine.catalog import Schema, load_schema
 from engine.forms.checks import make_cn_id
 from engine.records.service import Actor, RecordStore
 from engine.system import department_table, user_table
+from permissions.org import rebuild_closure
 from runtime.auth.service import create_user
 
 SEED = 20240601
@@ -154,10 +155,15 @@ STAFF: tuple[StaffMember, ...] = (
 STAFF_BY_USERNAME = {s.username: s for s in STAFF}
 
 
-def ensure_departments(conn: sa.Connection) -> dict[str, int]:
-    """The bank's department tree in ``ff_department`` (missing ones added): code -> id."""
+def ensure_departments(conn: sa.Connection, *, now: dt.datetime) -> dict[str, int]:
+    """The bank's department tree in ``ff_department`` (missing ones added): code -> id.
+
+    Inserted level by level in bulk, then the closure table (what department
+    scopes read) is rebuilt once for the whole tree.
+    """
     t = department_table
     ids = {r.code: int(r.id) for r in conn.execute(sa.select(t.c.code, t.c.id))}
+    known = len(ids)
     for level in _levels(DEPARTMENTS):
         missing = [
             {"code": d.code, "name": d.name, "parent_id": ids[d.parent] if d.parent else None}
@@ -169,6 +175,8 @@ def ensure_departments(conn: sa.Connection) -> dict[str, int]:
             codes = [d["code"] for d in missing]
             rows = conn.execute(sa.select(t.c.code, t.c.id).where(t.c.code.in_(codes)))
             ids.update({r.code: int(r.id) for r in rows})
+    if len(ids) > known:
+        rebuild_closure(conn, actor_id=None, now=now)
     return ids
 
 
@@ -273,7 +281,7 @@ def load_sample_data(
     schema = load_schema(conn)
     if missing := missing_forms(schema):
         raise ValueError(f"sample data needs the bank CRM forms; missing: {', '.join(missing)}")
-    departments = ensure_departments(conn)
+    departments = ensure_departments(conn, now=now)
     staff = ensure_staff(conn, now=now, password_hash=staff_password_hash)
     generator = _Generator(conn, schema, random.Random(seed), today, now, departments, staff)
     generator.run(customers)

@@ -27,7 +27,7 @@ import runtime
 from engine.apps import import_app
 from engine.catalog import load_schema
 from engine.forms.checks import CN_MOBILE_PATTERN, cn_id_problem
-from engine.system import audit_table, department_table, user_table
+from engine.system import audit_table, department_closure_table, department_table, user_table
 from runtime.auth.passwords import verify_password
 from runtime.auth.service import authenticate
 from runtime.cli import cli
@@ -421,3 +421,17 @@ def test_api_key_for_a_service_account_authenticates(run: Run, engine: sa.Engine
 
     unknown = run("user", "api-key", "x", "--user", "nobody")
     assert unknown.exit_code == 1 and "There is no user 'nobody'" in unknown.stderr
+
+
+def test_sample_departments_have_their_closure_rows(bank: sa.Connection) -> None:
+    """Department scopes read the closure table: every sample department is in it."""
+    closure = department_closure_table
+    parents = {r.id: r.parent_id for r in bank.execute(sa.select(department_table))}
+    expected = set()
+    for dept in parents:
+        node: int | None = dept
+        while node is not None:
+            expected.add((node, dept))
+            node = parents[node]
+    rows = bank.execute(sa.select(closure.c.ancestor_id, closure.c.descendant_id))
+    assert {(r.ancestor_id, r.descendant_id) for r in rows} == expected
