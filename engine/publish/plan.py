@@ -252,17 +252,7 @@ def _diff_table(
         if source not in live.columns:
             plan.steps.append(Step("add_column", table, f.key, pointer, f.label, spec=f.column))
             if f.required and f.has_default:
-                plan.steps.append(
-                    Step(
-                        "backfill",
-                        table,
-                        f.key,
-                        pointer,
-                        f.label,
-                        spec=f.column,
-                        value=f.prop["default"],
-                    )
-                )
+                plan.steps.append(_backfill(table, f, pointer))
             elif f.required:
                 plan.steps.append(Step("require", table, f.key, pointer, f.label))
         else:
@@ -274,17 +264,7 @@ def _diff_table(
             )
             if f.required and not was_required:
                 if f.has_default:
-                    plan.steps.append(
-                        Step(
-                            "backfill",
-                            table,
-                            f.key,
-                            pointer,
-                            f.label,
-                            spec=f.column,
-                            value=f.prop["default"],
-                        )
-                    )
+                    plan.steps.append(_backfill(table, f, pointer))
                 plan.steps.append(Step("require", table, f.key, pointer, f.label))
             removed = _removed_options(old_field, f)
             if removed:
@@ -304,6 +284,11 @@ def _diff_table(
                 plan.steps.append(Step("retire_column", table, column, label=label))
             if column in live.indexes:
                 desired.indexes[column] = live.indexes[column]
+
+
+def _backfill(table: str, f: Field, pointer: str) -> Step:
+    """Fill a newly required field's empty rows with its default."""
+    return Step("backfill", table, f.key, pointer, f.label, spec=f.column, value=f.prop["default"])
 
 
 def _diff_column(table: str, f: Field, old: ColumnSpec, pointer: str, plan: Plan) -> None:

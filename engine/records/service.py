@@ -25,7 +25,7 @@ from engine.errors import (
 )
 from engine.forms.definition import Field, FormDefinition
 from engine.forms.fieldtypes import DateTimeType
-from engine.records.audit import AuditEntry, field_changes, write_audit, write_audits
+from engine.records.audit import AuditAction, AuditEntry, field_changes, write_audit, write_audits
 from engine.records.codec import child_json, codec_for, row_json
 from engine.records.payload import ParsedPayload
 from engine.system import department_table, user_table
@@ -261,16 +261,7 @@ class RecordStore:
         for key in parsed.children:
             if children_before[key] != record[key]:
                 changes[key] = {"before": children_before[key], "after": record[key]}
-        write_audit(
-            self.conn,
-            form_key=self.definition.key,
-            record_id=record_id,
-            action="update",
-            actor_id=self.actor.user_id,
-            at=now,
-            record_version=expected_version + 1,
-            changes=changes,
-        )
+        self._audit("update", record_id, expected_version + 1, now, changes)
         return record
 
     def delete(self, record_id: int, *, expected_version: int) -> None:
@@ -289,18 +280,29 @@ class RecordStore:
         )
         if result.rowcount != 1:
             raise self._stale(record_id, expected_version)
+        deleted = {"deleted_at": {"before": None, "after": _DATETIME.to_json(now)}}
+        self._audit("delete", record_id, expected_version + 1, now, deleted)
+
+    # -- helpers -----------------------------------------------------------
+
+    def _audit(
+        self,
+        action: AuditAction,
+        record_id: int,
+        version: int,
+        at: dt.datetime,
+        changes: Mapping[str, Mapping[str, Any]],
+    ) -> None:
         write_audit(
             self.conn,
             form_key=self.definition.key,
             record_id=record_id,
-            action="delete",
+            action=action,
             actor_id=self.actor.user_id,
-            at=now,
-            record_version=expected_version + 1,
-            changes={"deleted_at": {"before": None, "after": _DATETIME.to_json(now)}},
+            at=at,
+            record_version=version,
+            changes=changes,
         )
-
-    # -- helpers -----------------------------------------------------------
 
     def _field_keys(self) -> set[str]:
         return {f.key for f in self.definition.fields}
