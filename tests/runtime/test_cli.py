@@ -296,8 +296,7 @@ def test_app_import_reports_bad_files_together(run: Run, tmp_path: Path) -> None
 
 def test_import_the_bank_crm_example(run: Run, tmp_path: Path) -> None:
     app = find_example_app()
-    if app is None:  # pragma: no cover - the example ships with the repository
-        pytest.skip("examples/bank_crm is not present")
+    assert app is not None, "examples/bank_crm ships with the repository"
     result = run("app", "import", str(app))
     assert result.exit_code == 0, result.output
     forms = sorted(p.stem for p in (app / "forms").glob("*.json"))
@@ -335,8 +334,7 @@ def test_demo_creates_the_sqlite_database_and_is_idempotent(tmp_path: Path) -> N
 
 
 def test_demo_loads_the_bank_crm_example_by_default(tmp_path: Path) -> None:
-    if find_example_app() is None:  # pragma: no cover
-        pytest.skip("examples/bank_crm is not present")
+    assert find_example_app() is not None, "examples/bank_crm ships with the repository"
     run = make_runner(tmp_path, None)
     result = run("demo", "--no-serve", "--customers", "0")
     assert result.exit_code == 0, result.output

@@ -87,8 +87,7 @@ def demo_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="module")
 def demo_engine(demo_database_url: str) -> Iterator[sa.Engine]:
     app_dir = find_example_app()
-    if app_dir is None:  # pragma: no cover
-        pytest.skip("examples/bank_crm is not present")
+    assert app_dir is not None, "examples/bank_crm ships with the repository"
     engine = create_engine(demo_database_url)
     with engine.begin() as conn:
         prepare_demo(conn, app_dir, customers=20, today=dt.date(2025, 3, 12))
