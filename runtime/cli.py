@@ -34,6 +34,7 @@ from engine.apps import canonical_json, export_app, import_app, read_definition
 from engine.catalog import get_published, get_version_definition
 from engine.errors import FormflowError, NotFoundError
 from engine.publish.service import PublishResult, plan_publish, publish
+from permissions.apps import ROLES_FILE, export_roles, import_roles
 from runtime.auth.service import create_api_key, create_user, find_user_id
 from runtime.database import (
     DatabaseUnavailable,
@@ -292,11 +293,22 @@ def app() -> None:
 )
 @pass_state
 def app_import(state: CliState, directory: Path, dry_run: bool) -> None:
-    """Publish every form of the app in DIRECTORY, all or nothing."""
+    """Publish every form of the app in DIRECTORY, all or nothing.
+
+    Then apply DIRECTORY/roles.json, if there is one (roles, grants, scopes
+    and restrictions), in the same transaction.
+    """
     with state.transaction(commit=not dry_run) as conn:
         results = import_app(conn, directory)
+        roles = import_roles(conn, directory)
     for result in results:
         _echo_result(result)
+    if roles is not None:
+        click.echo(
+            f"{'Dry run: ' if dry_run else ''}{ROLES_FILE}: {roles.roles_created} role(s) created, "
+            f"{roles.roles_updated} renamed, {roles.lines_added} line(s) added, "
+            f"{roles.lines_removed} removed."
+        )
     published = sum(r.changed for r in results)
     verb = "would publish" if dry_run else "published"
     click.echo(
@@ -309,15 +321,21 @@ def app_import(state: CliState, directory: Path, dry_run: bool) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @pass_state
 def app_export(state: CliState, directory: Path) -> None:
-    """Write every published form to DIRECTORY/forms/<key>.json."""
+    """Write every published form to DIRECTORY/forms/<key>.json, and the roles to roles.json."""
     with state.transaction(commit=False) as conn:
         result = export_app(conn, directory)
+        roles = export_roles(conn, directory)
     for f in result.files:
         click.echo(f"{'wrote    ' if f.changed else 'unchanged'}  {f.path}  (v{f.version})")
     for path in result.unknown:
         click.echo(f"note: {path} is not a form published in this database; left in place.")
     written = sum(f.changed for f in result.files)
     click.echo(f"{len(result.files)} form(s) exported: {written} written.")
+    if roles is not None:
+        status = "wrote    " if roles.changed else "unchanged"
+        click.echo(f"{status}  {roles.path}  ({roles.roles} role(s))")
+        for line in roles.skipped:
+            click.echo(f"note: {line} cannot be written to {ROLES_FILE}; left out.")
 
 
 # --- user ---------------------------------------------------------------------
