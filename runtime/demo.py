@@ -25,6 +25,7 @@ from engine.apps import import_app
 from engine.catalog import load_schema
 from engine.publish.service import PublishResult
 from engine.system import user_table
+from permissions.apps import import_roles
 from runtime.auth.passwords import hash_password
 from runtime.auth.service import create_user
 from runtime.database import FormSummary, list_forms, upgrade_database
@@ -129,6 +130,7 @@ def prepare_demo(
     """
     before, after = upgrade_database(conn)
     results = import_app(conn, app_dir)
+    import_roles(conn, app_dir)  # roles.json, when the app has one; idempotent
     now = dt.datetime.now(dt.UTC)
     hashes = _Hashes()
     created = _ensure_logins(conn, now=now, hashes=hashes)

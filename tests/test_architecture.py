@@ -1,4 +1,4 @@
-"""The layering rules of DESIGN.md, as import-linter contracts in pyproject.toml.
+"""The layering rules of docs/architecture.md, as import-linter contracts in pyproject.toml.
 
 The contracts are only worth something if a break fails the build, so besides
 checking the real tree, each contract is shown to catch a planted violation

@@ -26,8 +26,15 @@ from fastapi import FastAPI
 import runtime
 from engine.apps import import_app
 from engine.catalog import load_schema
+from engine.db import create_engine
 from engine.forms.checks import CN_MOBILE_PATTERN, cn_id_problem
-from engine.system import audit_table, department_closure_table, department_table, user_table
+from engine.system import (
+    audit_table,
+    department_closure_table,
+    department_table,
+    role_table,
+    user_table,
+)
 from runtime.auth.passwords import verify_password
 from runtime.auth.service import authenticate
 from runtime.cli import cli
@@ -241,6 +248,14 @@ def test_demo_creates_the_default_sqlite_database(
     assert f"Created database sqlite:///{tmp_path / 'data' / 'formflow.db'}" in result.stdout
     assert "Sample data: not asked for." in result.stdout
     assert "admin" in result.stdout and no_server == []
+    # The bank's roles (examples/bank_crm/roles.json) are loaded with its forms.
+    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'formflow.db'}")
+    try:
+        with engine.connect() as conn:
+            roles = set(conn.execute(sa.select(role_table.c.key)).scalars())
+    finally:
+        engine.dispose()
+    assert {"relationship_manager", "branch_head", "wealth_team"} <= roles
 
 
 def test_demo_is_refused_in_production(tmp_path: Path, no_server: list[dict[str, Any]]) -> None:
