@@ -8,8 +8,10 @@ The database's own constraints remain the last line of defence.
 from __future__ import annotations
 
 import decimal
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from engine.errors import ErrorDetail
 from engine.publish.layout import Layout
@@ -54,7 +56,7 @@ def find_blockers(conn: sa.Connection, plan: Plan, live: Layout) -> list[ErrorDe
                 if n:
                     message = f"{n} row(s) have no value, so it cannot become required"
         elif step.kind == "remove_options" and physical:
-            n = _count(conn, step.table, sa.column(physical).in_(step.options), live_only)
+            n = _count(conn, step.table, _uses_option(conn, step, physical), live_only)
             if n:
                 message = f"{n} row(s) still use option(s) {list(step.options)}"
         if message:
@@ -63,6 +65,20 @@ def find_blockers(conn: sa.Connection, plan: Plan, live: Layout) -> list[ErrorDe
                 label = f"{step.label} ({step.column})"
             blockers.append(ErrorDetail(step.pointer, f"{label}: {message}"))
     return blockers
+
+
+def _uses_option(conn: sa.Connection, step: Step, physical: str) -> sa.ColumnElement[bool]:
+    """Rows holding one of the removed options (a multi-select holds a JSON list)."""
+    col: sa.ColumnClause[Any] = sa.column(physical)
+    if step.spec is None or step.spec.kind != "json":
+        return col.in_(step.options)
+    if conn.dialect.name == "postgresql":
+        as_jsonb = sa.cast(col, postgresql.JSONB)
+        return sa.or_(*(as_jsonb.contains([option]) for option in step.options))
+    each = sa.func.json_each(col).table_valued("value").alias("opt")
+    return sa.exists(
+        sa.select(sa.literal(1)).select_from(each).where(each.c.value.in_(step.options))
+    )
 
 
 def _count(

@@ -269,7 +269,15 @@ def _diff_table(
             removed = _removed_options(old_field, f)
             if removed:
                 plan.steps.append(
-                    Step("remove_options", table, f.key, pointer, f.label, options=tuple(removed))
+                    Step(
+                        "remove_options",
+                        table,
+                        f.key,
+                        pointer,
+                        f.label,
+                        spec=f.column,
+                        options=tuple(removed),
+                    )
                 )
         _diff_index(table, f, source, live.indexes.get(source), pointer, plan)
     active = {f.key for f in fields if f.column is not None}
@@ -325,8 +333,19 @@ def _diff_index(
         plan.steps.append(Step("add_index", table, f.key, pointer, f.label, unique=new == "unique"))
 
 
+def _options(f: Field) -> list[Any] | None:
+    if f.type.name == "select":
+        return list(f.prop.get("enum", []))
+    if f.type.name == "multi_select":
+        items: Mapping[str, Any] = f.prop.get("items", {})
+        return list(items.get("enum", []))
+    return None
+
+
 def _removed_options(old: Field | None, new: Field) -> list[str]:
-    if old is None or old.type.name != "select" or new.type.name != "select":
+    if old is None or old.type.name != new.type.name:
         return []
-    before: Mapping[str, Any] = old.prop
-    return [o for o in before.get("enum", []) if o not in new.prop.get("enum", [])]
+    before, after = _options(old), _options(new)
+    if before is None or after is None:
+        return []
+    return [o for o in before if o not in after]

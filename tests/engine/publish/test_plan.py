@@ -394,6 +394,7 @@ def test_removed_select_options() -> None:
             "status",
             "/schema/properties/status",
             "status",
+            spec=ColumnSpec("string", length=64),
             options=("new", "closed"),
         )
     ]

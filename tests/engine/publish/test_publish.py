@@ -807,6 +807,34 @@ def test_removing_an_option_in_use_is_refused(engine: sa.Engine) -> None:
     ]
 
 
+def test_removing_a_multi_select_option_in_use_is_refused(engine: sa.Engine) -> None:
+    def tags(*options: str) -> dict[str, Any]:
+        return {"x-type": "multi_select", "title": "标签", "items": {"enum": list(options)}}
+
+    publish_doc(engine, doc({"tags": tags("vip", "payroll", "dormant", "young")}))
+    ids = insert(
+        engine,
+        "customer",
+        {"tags": ["vip", "payroll"]},
+        {"tags": ["payroll"]},
+        {"tags": []},
+        {"tags": None},
+        {"tags": ["young"]},
+    )
+    soft_delete(engine, "form_customer", ids[4])
+    assert refusal(engine, doc({"tags": tags("dormant", "young")})) == [
+        (
+            "/schema/properties/tags",
+            "标签 (tags): 2 row(s) still use option(s) ['vip', 'payroll']",
+        ),
+    ]
+    # Only a deleted row uses "young", and nobody "dormant": both may go.
+    result = publish_doc(engine, doc({"tags": tags("vip", "payroll")}))
+    assert [s.describe() for s in result.plan.steps] == [
+        "remove options ['dormant', 'young'] from form_customer.tags [标签]",
+    ]
+
+
 # --- links ------------------------------------------------------------------
 
 
