@@ -14,7 +14,7 @@ from runtime.web import problems
 from runtime.web.context import AppContext, SchemaCache
 from runtime.web.limits import BodyLimitMiddleware
 from runtime.web.openapi import OpenAPIBuilder
-from runtime.web.routes import auth, forms, health, records
+from runtime.web.routes import auth, forms, health, permissions, records
 
 DESCRIPTION = """
 Formflow's REST API. Every published form has typed endpoints under
@@ -40,7 +40,7 @@ def create_app(
     )
     app.state.ctx = AppContext(settings=settings, engine=engine, schemas=SchemaCache(schema_ttl))
     problems.install(app)
-    for module in (health, auth, forms, records):
+    for module in (health, auth, forms, permissions, records):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 

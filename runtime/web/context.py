@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from engine.catalog import Schema, fingerprint, load_schema
+from permissions.compile import AccessCompiler
 from runtime.settings import Settings
 
 
@@ -59,3 +60,5 @@ class AppContext:
     schemas: SchemaCache = field(default_factory=SchemaCache)
     clock: Callable[[], dt.datetime] = utcnow
     session_ttl: dt.timedelta = dt.timedelta(hours=12)
+    # One compiler per process: compiled access is cached per policy version.
+    access: AccessCompiler = field(default_factory=AccessCompiler)

@@ -70,6 +70,7 @@ def test_every_api_route_but_login_needs_authentication(api: Api) -> None:
         ("GET", "/api/v1/forms/{form}"),
         ("GET", "/api/v1/forms/{form}/records"),
         ("GET", "/api/v1/forms/{form}/records/{record_id}"),
+        ("GET", "/api/v1/permissions/explain"),
         ("PATCH", "/api/v1/forms/{form}/records/{record_id}"),
         ("POST", "/api/v1/auth/api-keys"),
         ("POST", "/api/v1/auth/login"),
