@@ -443,8 +443,9 @@ def document_problems(doc: dict[str, Any]) -> None:
     JSON, but :mod:`runtime.web.problems` answers every error as a problem
     document. And an operation that needs credentials (the document's
     default security, not an empty ``security``) can answer 401, one with a
-    path parameter 404 (nothing by that name or id), one with a body 400 and
-    413 (not JSON; too large). Responses an operation
+    path parameter 404 (nothing by that name or id), one with a body 413
+    (too large); any operation can answer 400 (a NUL character in the
+    request, malformed JSON). Responses an operation
     declares itself are kept; an error response declared without a body is
     given the problem document's schema.
     """
@@ -460,8 +461,11 @@ def document_problems(doc: dict[str, Any]) -> None:
                 codes.append(401)
             if any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 codes.append(404)
+            # Any request may be refused for a NUL character in its query,
+            # path or body (runtime.web.limits), so every operation can give 400.
+            codes.append(400)
             if "requestBody" in operation:
-                codes += [400, 413]  # not JSON (or not UTF-8); larger than the body limit
+                codes.append(413)  # larger than the body limit
             for code, response in _problems(*codes).items():
                 responses.setdefault(code, response)
             for code, response in responses.items():
