@@ -48,8 +48,11 @@ CHECKS = [not_a_server_error, response_schema_conformance, status_code_conforman
 # Every login attempt verifies an argon2 hash (most of a second), so the
 # login operation gets few examples of its own.
 LOGIN = "/api/v1/auth/login"
+# Derandomized: CI sees the same examples every run, so it cannot turn red
+# by chance; a wider, random search is the CLI run in the module docstring.
 FUZZ = settings(
     max_examples=15,
+    derandomize=True,
     phases=[Phase.generate],
     deadline=None,
     suppress_health_check=list(HealthCheck),
