@@ -64,6 +64,7 @@ __all__ = [
     "set_primary_department",
     "update_role",
     "user_departments",
+    "write_audit",
 ]
 
 # Codes end up in URLs, imports and Casbin policy lines: keep them plain.
@@ -265,6 +266,18 @@ def _audit(
             for key, action, before, after in rows
         ],
     )
+
+
+def write_audit(
+    conn: sa.Connection,
+    *,
+    actor_id: int | None,
+    now: dt.datetime,
+    entity: str,
+    rows: Sequence[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]],
+) -> None:
+    """The same trail for administration changes made outside this module (e.g. accounts)."""
+    _audit(conn, actor_id=actor_id, now=now, entity=entity, rows=rows)
 
 
 def create_department(

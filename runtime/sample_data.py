@@ -39,8 +39,9 @@ import sqlalchemy as sa
 from engine.catalog import Schema, load_schema
 from engine.forms.checks import make_cn_id
 from engine.records.service import Actor, RecordStore
-from engine.system import department_table, user_table
-from permissions.org import rebuild_closure
+from engine.system import department_table, user_department_table, user_table
+from permissions.org import add_member, rebuild_closure
+from permissions.policy import PolicyStore
 from runtime.auth.service import create_user
 
 SEED = 20240601
@@ -85,6 +86,9 @@ DEPARTMENTS: tuple[Department, ...] = (
     Department("HQ-RETAIL", "零售金融部", "BANK"),
     Department("HQ-CONSUMER", "消费者权益保护部", "BANK"),
     Department("HQ-RISK", "风险管理部", "BANK"),
+    Department("HQ-WEALTH", "私人银行部", "BANK"),
+    Department("HQ-CC", "客户服务中心", "BANK"),
+    Department("OUT-COLLECT", "外包催收团队", "BANK"),
     Department("HZ", "杭州分行", "BANK"),
     Department("NB", "宁波分行", "BANK"),
     Department("WZ", "温州分行", "BANK"),
@@ -133,24 +137,28 @@ class StaffMember:
     display_name: str
     department: str
     title: str
+    role: str  # a role of examples/bank_crm/roles.json
 
 
 STAFF: tuple[StaffMember, ...] = (
-    StaffMember("hq_zhao", "赵敏", "HQ-RETAIL", "总行零售金融部 · 管理员"),
-    StaffMember("hq_sun", "孙立", "HQ-CONSUMER", "总行消费者权益保护部"),
-    StaffMember("risk_qian", "钱坤", "HQ-RISK", "总行风险管理部 · 风险经理"),
-    StaffMember("branch_li", "李建国", "HZ-XH", "西湖支行行长"),
-    StaffMember("rm_wang", "王芳", "HZ-XH", "西湖支行客户经理"),
-    StaffMember("rm_chen", "陈磊", "HZ-XH", "西湖支行客户经理"),
-    StaffMember("rm_liu", "刘洋", "HZ-BJ", "滨江支行客户经理"),
-    StaffMember("rm_zhu", "朱琳", "HZ-BJ", "滨江支行客户经理"),
-    StaffMember("rm_zhang", "张静", "HZ-SC", "上城支行客户经理"),
-    StaffMember("rm_yang", "杨帆", "NB-HS", "海曙支行客户经理"),
-    StaffMember("rm_huang", "黄丽", "NB-YZ", "鄞州支行客户经理"),
-    StaffMember("rm_zhou", "周杰", "WZ-LC", "鹿城支行客户经理"),
-    StaffMember("rm_wu", "吴婷", "WZ-OH", "瓯海支行客户经理"),
-    StaffMember("rm_xu", "徐明", "SX-YC", "越城支行客户经理"),
-    StaffMember("rm_ma", "马超", "SX-KQ", "柯桥支行客户经理"),
+    StaffMember("hq_zhao", "赵敏", "HQ-RETAIL", "总行零售金融部 · 管理员", "hq_admin"),
+    StaffMember("hq_sun", "孙立", "HQ-CONSUMER", "总行消费者权益保护部", "hq_admin"),
+    StaffMember("risk_qian", "钱坤", "HQ-RISK", "总行风险管理部 · 风险经理", "risk_officer"),
+    StaffMember("branch_li", "李建国", "HZ-XH", "西湖支行行长", "branch_head"),
+    StaffMember("rm_wang", "王芳", "HZ-XH", "西湖支行客户经理", "relationship_manager"),
+    StaffMember("rm_chen", "陈磊", "HZ-XH", "西湖支行客户经理", "relationship_manager"),
+    StaffMember("rm_liu", "刘洋", "HZ-BJ", "滨江支行客户经理", "relationship_manager"),
+    StaffMember("rm_zhu", "朱琳", "HZ-BJ", "滨江支行客户经理", "relationship_manager"),
+    StaffMember("rm_zhang", "张静", "HZ-SC", "上城支行客户经理", "relationship_manager"),
+    StaffMember("rm_yang", "杨帆", "NB-HS", "海曙支行客户经理", "relationship_manager"),
+    StaffMember("rm_huang", "黄丽", "NB-YZ", "鄞州支行客户经理", "relationship_manager"),
+    StaffMember("rm_zhou", "周杰", "WZ-LC", "鹿城支行客户经理", "relationship_manager"),
+    StaffMember("rm_wu", "吴婷", "WZ-OH", "瓯海支行客户经理", "relationship_manager"),
+    StaffMember("rm_xu", "徐明", "SX-YC", "越城支行客户经理", "relationship_manager"),
+    StaffMember("rm_ma", "马超", "SX-KQ", "柯桥支行客户经理", "relationship_manager"),
+    StaffMember("wm_he", "何静", "HQ-WEALTH", "私人银行部 · 财富顾问", "wealth_team"),
+    StaffMember("cc_gao", "高雅", "HQ-CC", "客户服务中心 · 坐席", "call_center_agent"),
+    StaffMember("col_lin", "林涛", "OUT-COLLECT", "外包催收专员", "outsourced_collector"),
 )
 STAFF_BY_USERNAME = {s.username: s for s in STAFF}
 
@@ -227,6 +235,29 @@ def ensure_staff(
     return ids
 
 
+def ensure_staff_access(conn: sa.Connection, staff: dict[str, int], *, now: dt.datetime) -> None:
+    """Each staff member in their department (primary) and holding their role.
+
+    Through the audited administration functions, like an administrator's
+    changes; what is already there is left alone, so a second run changes
+    nothing. The roles themselves come from the app's roles.json.
+    """
+    m = user_department_table
+    placed = set(
+        conn.execute(sa.select(m.c.user_id).where(m.c.user_id.in_(list(staff.values())))).scalars()
+    )
+    store = PolicyStore(conn, actor_id=None, now=now)
+    for s in STAFF:
+        user_id = staff.get(s.username)
+        if user_id is None:
+            continue
+        if user_id not in placed:
+            add_member(
+                conn, user_id=user_id, dept_code=s.department, primary=True, actor_id=None, now=now
+            )
+        store.assign_role(user_id, s.role)
+
+
 # --- what was loaded ---------------------------------------------------------------------
 
 
@@ -283,6 +314,7 @@ def load_sample_data(
         raise ValueError(f"sample data needs the bank CRM forms; missing: {', '.join(missing)}")
     departments = ensure_departments(conn, now=now)
     staff = ensure_staff(conn, now=now, password_hash=staff_password_hash)
+    ensure_staff_access(conn, staff, now=now)
     generator = _Generator(conn, schema, random.Random(seed), today, now, departments, staff)
     generator.run(customers)
     return SampleReport(len(departments), len(staff), generator.counts)

@@ -71,3 +71,30 @@ def read_audit(conn: sa.Connection, form_key: str, record_id: int) -> list[dict[
         .order_by(audit_table.c.id)
     )
     return [dict(r._mapping) for r in rows]
+
+
+MAX_HISTORY = 500
+
+
+def record_history(
+    conn: sa.Connection, form_key: str, record_id: int, *, limit: int = MAX_HISTORY
+) -> list[dict[str, Any]]:
+    """A record's audit entries, oldest first: one indexed query."""
+    t = audit_table
+    rows = conn.execute(
+        sa.select(t.c.id, t.c.action, t.c.actor_id, t.c.at, t.c.record_version, t.c.changes)
+        .where(t.c.form_key == form_key, t.c.record_id == record_id)
+        .order_by(t.c.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "id": r.id,
+            "action": r.action,
+            "actor_id": r.actor_id,
+            "at": r.at.isoformat(),
+            "version": r.record_version,
+            "changes": dict(r.changes),
+        }
+        for r in rows
+    ]

@@ -63,8 +63,15 @@ class RecordStore:
 
     # -- reads -------------------------------------------------------------
 
-    def get(self, record_id: int, *, fields: Sequence[str] | None = None) -> dict[str, Any]:
-        row = self._select_live(record_id)
+    def get(
+        self,
+        record_id: int,
+        *,
+        fields: Sequence[str] | None = None,
+        scope: Scope = None,
+    ) -> dict[str, Any]:
+        """One live record; ``scope`` (a WHERE clause) hides the rest as missing."""
+        row = self._select_live(record_id, scope=scope)
         if row is None:
             raise self._not_found(record_id)
         record = row_json(self.definition, row._mapping)
@@ -76,10 +83,14 @@ class RecordStore:
             record = {k: v for k, v in record.items() if k in keep}
         return record
 
-    def _select_live(self, record_id: int, *, lock: bool = False) -> sa.Row[Any] | None:
+    def _select_live(
+        self, record_id: int, *, lock: bool = False, scope: Scope = None
+    ) -> sa.Row[Any] | None:
         query = sa.select(self.table).where(
             self.table.c.id == record_id, self.table.c.deleted_at.is_(None)
         )
+        if scope is not None:
+            query = query.where(scope)
         if lock:
             query = query.with_for_update()  # ignored by SQLite, whose writers serialize
         return self.conn.execute(query).one_or_none()
@@ -213,9 +224,13 @@ class RecordStore:
                 record[sub.key] = children[record_id]
         return [by_id[i] for i in ids]
 
-    def update(self, record_id: int, payload: Any, *, expected_version: int) -> dict[str, Any]:
+    def update(
+        self, record_id: int, payload: Any, *, expected_version: int, scope: Scope = None
+    ) -> dict[str, Any]:
+        """Apply a partial change; ``scope`` limits which records may be changed
+        (the rest answer as missing, and the UPDATE itself is guarded by it too)."""
         parsed = self.codec.parse(payload, partial=True)
-        current = self._locked_current(record_id, expected_version)
+        current = self._locked_current(record_id, expected_version, scope)
         before = row_json(self.definition, current._mapping)
         children_before = {
             key: self._children_json(self._sub(key), [record_id])[record_id]
@@ -242,6 +257,7 @@ class RecordStore:
                 self.table.c.id == record_id,
                 self.table.c.version == expected_version,
                 self.table.c.deleted_at.is_(None),
+                *_scoped(scope),
             )
             .values(
                 {
@@ -253,7 +269,7 @@ class RecordStore:
             )
         )
         if result.rowcount != 1:
-            raise self._stale(record_id, expected_version)
+            raise self._stale(record_id, expected_version, scope)
         for key, rows in parsed.children.items():
             existing = [r["id"] for r in children_before[key]]
             self._write_children(self._sub(key), record_id, rows, existing=existing)
@@ -264,13 +280,17 @@ class RecordStore:
         self._audit("update", record_id, expected_version + 1, now, changes)
         return record
 
-    def delete(self, record_id: int, *, expected_version: int) -> None:
+    def delete(self, record_id: int, *, expected_version: int, scope: Scope = None) -> None:
         """Soft delete: the row stays (with its history) but is no longer visible."""
-        self._locked_current(record_id, expected_version)
+        self._locked_current(record_id, expected_version, scope)
         now = self.clock()
         result = self._execute_write(
             sa.update(self.table)
-            .where(self.table.c.id == record_id, self.table.c.version == expected_version)
+            .where(
+                self.table.c.id == record_id,
+                self.table.c.version == expected_version,
+                *_scoped(scope),
+            )
             .values(
                 deleted_at=now,
                 version=self.table.c.version + 1,
@@ -279,7 +299,7 @@ class RecordStore:
             )
         )
         if result.rowcount != 1:
-            raise self._stale(record_id, expected_version)
+            raise self._stale(record_id, expected_version, scope)
         deleted = {"deleted_at": {"before": None, "after": _DATETIME.to_json(now)}}
         self._audit("delete", record_id, expected_version + 1, now, deleted)
 
@@ -312,8 +332,19 @@ class RecordStore:
         assert f is not None
         return f
 
-    def _locked_current(self, record_id: int, expected_version: int) -> sa.Row[Any]:
-        current = self._select_live(record_id, lock=True)
+    def in_scope(self, record_ids: Sequence[int], scope: Scope) -> set[int]:
+        """Those of ``record_ids`` (live records) that ``scope`` matches: one query."""
+        if not record_ids:
+            return set()
+        query = sa.select(self.table.c.id).where(
+            self.table.c.id.in_(record_ids), self.table.c.deleted_at.is_(None), *_scoped(scope)
+        )
+        return {int(i) for i in self.conn.execute(query).scalars()}
+
+    def _locked_current(
+        self, record_id: int, expected_version: int, scope: Scope = None
+    ) -> sa.Row[Any]:
+        current = self._select_live(record_id, lock=True, scope=scope)
         if current is None:
             raise self._not_found(record_id)
         if current.version != expected_version:
@@ -326,8 +357,8 @@ class RecordStore:
             )
         return current
 
-    def _stale(self, record_id: int, expected_version: int) -> FormflowErrorT:
-        now = self._select_live(record_id)
+    def _stale(self, record_id: int, expected_version: int, scope: Scope) -> FormflowErrorT:
+        now = self._select_live(record_id, scope=scope)
         if now is None:
             return self._not_found(record_id)
         return StaleVersionError(
@@ -504,6 +535,13 @@ class RecordStore:
 
 
 FormflowErrorT = NotFoundError | StaleVersionError
+# A data scope: a WHERE clause over the form's table (None: every record).
+Scope = sa.ColumnElement[bool] | None
+
+
+def _scoped(scope: Scope) -> tuple[sa.ColumnElement[bool], ...]:
+    return () if scope is None else (scope,)
+
 
 _DATETIME = DateTimeType()
 _SQLITE_BUSY = 5  # primary result code; extended codes keep it in the low byte

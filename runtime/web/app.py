@@ -14,7 +14,18 @@ from runtime.web import problems
 from runtime.web.context import AppContext, SchemaCache
 from runtime.web.limits import BodyLimitMiddleware
 from runtime.web.openapi import OpenAPIBuilder
-from runtime.web.routes import auth, forms, health, permissions, records
+from runtime.web.routes import (
+    admin_audit,
+    admin_departments,
+    admin_policy,
+    admin_roles,
+    admin_users,
+    auth,
+    forms,
+    health,
+    permissions,
+    records,
+)
 
 DESCRIPTION = """
 Formflow's REST API. Every published form has typed endpoints under
@@ -42,6 +53,8 @@ def create_app(
     problems.install(app)
     for module in (health, auth, forms, permissions, records):
         app.include_router(module.router)
+    for admin in (admin_users, admin_departments, admin_roles, admin_policy, admin_audit):
+        app.include_router(admin.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     builder = OpenAPIBuilder(app)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from engine.errors import ErrorDetail, QueryError
 from engine.records.query import FILTER_OPS, Filter, ListQuery, Sort
 
-_ENGINE_POINTER = re.compile(r"^/(filters|sort|fields)/([0-9]+)$")
+_ENGINE_POINTER = re.compile(r"^/(filters|sort|fields|expand)/([0-9]+)$")
 RESERVED_PARAMS = frozenset({"fields", "sort", "limit", "cursor", "page", "count", "expand"})
 DEFAULT_LIMIT = 50
 MAX_OFFSET = 10_000

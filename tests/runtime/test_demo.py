@@ -40,6 +40,7 @@ from runtime.auth.service import authenticate
 from runtime.cli import cli
 from runtime.demo import ADMIN_PASSWORD, STAFF_PASSWORD, find_example_app
 from runtime.sample_data import (
+    DEPARTMENTS,
     SAMPLE_FORMS,
     STAFF,
     SUB_BRANCHES,
@@ -204,7 +205,9 @@ def test_demo_loads_the_bank_prints_logins_and_serves(
     out = first.stdout
     assert "9 form(s), 9 published now" in out
     assert re.search(
-        r"Sample data: 17 departments, 15 staff, \d+ records \(20 product, 20 customer", out
+        rf"Sample data: {len(DEPARTMENTS)} departments, {len(STAFF)} staff, \d+ records "
+        r"\(20 product, 20 customer",
+        out,
     )
     assert re.search(rf"^  admin +{ADMIN_PASSWORD} ", out, re.M)
     assert re.search(rf"^  rm_wang +{STAFF_PASSWORD} ", out, re.M)
@@ -366,8 +369,13 @@ def test_demo_for_real_log_in_and_list_customers(tmp_path: Path, database_url: s
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         page = httpx.get(f"{base}/api/v1/forms/customer/records?count=true", headers=headers)
         assert page.status_code == 200, page.text
-        assert page.json()["total"] == 20
-        assert all(item["name"] for item in page.json()["items"])
+        # A relationship manager sees her own customers only, ID numbers masked.
+        me = httpx.get(f"{base}/api/v1/auth/me", headers=headers).json()
+        mine = page.json()["items"]
+        assert 0 < page.json()["total"] == len(mine) < 20
+        assert {item["owner_id"] for item in mine} == {me["id"]}
+        assert all(item["name"] and "*" in item["id_number"] for item in mine)
+        assert all("*" not in item["phone"] for item in mine)
 
 
 # --- formflow user ---------------------------------------------------------------------------

@@ -15,30 +15,29 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from engine.catalog import Schema
 from engine.errors import (
     ConflictError,
     ErrorDetail,
     FormflowError,
     NotFoundError,
+    PermissionDeniedError,
     QueryError,
     RecordValidationError,
     StaleVersionError,
 )
 from engine.forms.fieldtypes import INT64_MAX
-from engine.records.codec import row_json
-from engine.records.query import count_records, list_records
-from engine.records.service import Actor, RecordStore
-from engine.tables import FormTables
-from runtime.auth.service import Principal
-from runtime.web.deps import Ctx, CurrentUser, Db, JsonBody, RowId, json_response_body
+from engine.records.query import ListQuery
+from permissions.gate import Gate
+from permissions.records import GuardedRecords
+from runtime.web.context import AppContext
+from runtime.web.deps import Access, Ctx, Db, JsonBody, RowId, json_response_body
 from runtime.web.listing import parse_list_query, request_pointer
 from runtime.web.problems import BadRequestError, PreconditionRequiredError
 
 router = APIRouter(prefix="/api/v1/forms/{form}", include_in_schema=False)
 
 # FastAPI resolves a handler's dependencies in the order of its parameters:
-# ``user`` comes before the body, so a caller who is not authenticated gets
+# ``gate`` (which authenticates) comes before the body, so a caller who is not authenticated gets
 # 401, never a 400/415 that would tell them about the body.
 
 MAX_BATCH = 1000
@@ -65,62 +64,72 @@ def _expected_version(request: Request) -> int:
     return int(match.group(1))
 
 
-def _store(conn: sa.Connection, schema: Schema, form: str, user: Principal) -> RecordStore:
-    return RecordStore(conn, schema.form(form), actor=Actor(user_id=user.user_id))
+def _records(conn: sa.Connection, gate: Gate, form: str, ctx: AppContext) -> GuardedRecords:
+    return GuardedRecords(conn, gate, form, clock=ctx.clock)
+
+
+def _in_request(exc: FormflowError, query: ListQuery) -> FormflowError:
+    """The same error with engine pointers turned into pointers into the request."""
+    errors = [ErrorDetail(request_pointer(e.pointer, query), e.message) for e in exc.errors]
+    return type(exc)(exc.message, errors)
 
 
 @router.get("/records")
-def list_(form: str, request: Request, conn: Db, ctx: Ctx, user: CurrentUser) -> Response:
-    schema = ctx.schemas.get(conn)
-    tables = schema.form(form)
+def list_(form: str, request: Request, conn: Db, ctx: Ctx, gate: Access) -> Response:
     query, expand, with_count = parse_list_query(
         request.query_params.multi_items(), max_limit=ctx.settings.max_page_size
     )
+    records = _records(conn, gate, form, ctx)
     try:
-        page = list_records(conn, tables.table, dict(tables.children), tables.definition, query)
-        total = (
-            count_records(conn, tables.table, tables.definition, query.filters)
-            if with_count
-            else None
-        )
-    except QueryError as exc:
-        errors = [ErrorDetail(request_pointer(e.pointer, query), e.message) for e in exc.errors]
-        raise QueryError(exc.message, errors) from None
-    if expand:
-        _expand(conn, schema, tables, page.items, expand)
+        listing = records.page(query, count=with_count)
+        if expand:
+            records.expand(listing.page.items, expand)
+    except (QueryError, PermissionDeniedError) as exc:
+        raise _in_request(exc, query) from None
     body: dict[str, Any] = {
-        "items": page.items,
-        "next_cursor": page.next_cursor,
+        "items": listing.page.items,
+        "next_cursor": listing.page.next_cursor,
         "limit": query.limit,
     }
-    if total is not None:
-        body["total"] = total
+    if listing.total is not None:
+        body["total"] = listing.total
     return _json(body)
 
 
 @router.post("/records")
-def create(form: str, user: CurrentUser, payload: JsonBody, conn: Db, ctx: Ctx) -> Response:
-    record = _store(conn, ctx.schemas.get(conn), form, user).create(payload)
+def create(form: str, gate: Access, payload: JsonBody, conn: Db, ctx: Ctx) -> Response:
+    record = _records(conn, gate, form, ctx).create(payload)
     headers = {**_etag(record), "Location": f"/api/v1/forms/{form}/records/{record['id']}"}
     return _json(record, 201, headers)
 
 
 @router.get("/records/{record_id}")
 def get(
-    form: str, record_id: RowId, request: Request, conn: Db, ctx: Ctx, user: CurrentUser
+    form: str, record_id: RowId, request: Request, conn: Db, ctx: Ctx, gate: Access
 ) -> Response:
     fields_param = request.query_params.get("fields")
     fields = [f for f in fields_param.split(",") if f] if fields_param is not None else None
-    store = _store(conn, ctx.schemas.get(conn), form, user)
+    records = _records(conn, gate, form, ctx)
     if fields is not None:
-        unknown = [f for f in fields if store.definition.field(f) is None and f not in ("id",)]
+        unknown = [f for f in fields if records.definition.field(f) is None and f not in ("id",)]
         if unknown:
             raise QueryError(
                 "Unknown field in 'fields'.",
                 [ErrorDetail("/query/fields", f"unknown field {f!r}") for f in unknown],
             )
-    record = store.get(record_id, fields=fields)
+    try:
+        record = records.get(record_id, fields=fields)
+    except QueryError as exc:
+        raise QueryError(
+            exc.message, [ErrorDetail("/query/fields", e.message) for e in exc.errors]
+        ) from None
     return _json(record, headers=_etag(record))
+
+
+@router.get("/records/{record_id}/history")
+def history(form: str, record_id: RowId, conn: Db, ctx: Ctx, gate: Access) -> Response:
+    """The record's audit trail: who changed what and when, masked like the record."""
+    return _json({"items": _records(conn, gate, form, ctx).history(record_id)})
 
 
 @router.patch("/records/{record_id}")
@@ -128,29 +137,27 @@ def update(
     form: str,
     record_id: RowId,
     request: Request,
-    user: CurrentUser,
+    gate: Access,
     payload: JsonBody,
     conn: Db,
     ctx: Ctx,
 ) -> Response:
     expected = _expected_version(request)
-    record = _store(conn, ctx.schemas.get(conn), form, user).update(
-        record_id, payload, expected_version=expected
-    )
+    record = _records(conn, gate, form, ctx).update(record_id, payload, expected_version=expected)
     return _json(record, headers=_etag(record))
 
 
 @router.delete("/records/{record_id}")
 def delete(
-    form: str, record_id: RowId, request: Request, conn: Db, ctx: Ctx, user: CurrentUser
+    form: str, record_id: RowId, request: Request, conn: Db, ctx: Ctx, gate: Access
 ) -> Response:
     expected = _expected_version(request)
-    _store(conn, ctx.schemas.get(conn), form, user).delete(record_id, expected_version=expected)
+    _records(conn, gate, form, ctx).delete(record_id, expected_version=expected)
     return Response(status_code=204)
 
 
 @router.post("/records:batch")
-def batch(form: str, user: CurrentUser, payload: JsonBody, conn: Db, ctx: Ctx) -> Response:
+def batch(form: str, gate: Access, payload: JsonBody, conn: Db, ctx: Ctx) -> Response:
     """Create and update up to 1,000 records: all of them, or none."""
     operations = payload.get("operations") if isinstance(payload, dict) else None
     if not isinstance(operations, list) or not 1 <= len(operations) <= MAX_BATCH:
@@ -158,16 +165,28 @@ def batch(form: str, user: CurrentUser, payload: JsonBody, conn: Db, ctx: Ctx) -
             "A batch is an object with 'operations': a list of 1..1000 operations.",
             [ErrorDetail("/operations", f"a list of 1..{MAX_BATCH} operations")],
         )
-    store = _store(conn, ctx.schemas.get(conn), form, user)
+    store = _records(conn, gate, form, ctx)
     results: list[dict[str, Any]] = []
     errors: list[ErrorDetail] = []
+    denied = False
     for start, run in _runs(operations):
         try:
             results.extend(_run(store, run, start))
-        except (RecordValidationError, NotFoundError, StaleVersionError, ConflictError) as exc:
+        except (
+            RecordValidationError,
+            NotFoundError,
+            StaleVersionError,
+            ConflictError,
+            PermissionDeniedError,
+        ) as exc:
             errors.extend(_locate(exc, start, creates=_is_create(run[0])))
+            denied = denied or isinstance(exc, PermissionDeniedError)
             if isinstance(exc, ConflictError) and exc.__cause__ is not None:
                 break  # the database refused a statement: the transaction is unusable
+    if denied:
+        raise PermissionDeniedError(
+            f"The batch was refused: {len(errors)} problem(s); nothing was saved.", errors
+        )
     if errors:
         # Raising makes the edge roll back every operation that did succeed.
         raise RecordValidationError(
@@ -191,7 +210,7 @@ def _runs(operations: list[Any]) -> list[tuple[int, list[Any]]]:
     return runs
 
 
-def _run(store: RecordStore, run: list[Any], start: int) -> list[dict[str, Any]]:
+def _run(store: GuardedRecords, run: list[Any], start: int) -> list[dict[str, Any]]:
     if _is_create(run[0]):
         records = store.create_many([op.get("data") for op in run])
         return [
@@ -215,7 +234,7 @@ def _locate(exc: FormflowError, start: int, *, creates: bool) -> list[ErrorDetai
     return located
 
 
-def _run_update(store: RecordStore, op: Any) -> dict[str, Any]:
+def _run_update(store: GuardedRecords, op: Any) -> dict[str, Any]:
     if not isinstance(op, dict) or op.get("op") != "update":
         raise RecordValidationError(
             "Bad operation.", [ErrorDetail("", "op is 'create' or 'update'")]
@@ -233,33 +252,3 @@ def _run_update(store: RecordStore, op: Any) -> dict[str, Any]:
 
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _expand(
-    conn: sa.Connection,
-    schema: Schema,
-    tables: FormTables,
-    items: list[dict[str, Any]],
-    expand: list[str],
-) -> None:
-    """Embed linked records: one query per expanded link field, never per row."""
-    problems = []
-    for i, key in enumerate(expand):
-        f = tables.definition.field(key)
-        if f is None or f.link_target is None:
-            problems.append(ErrorDetail(f"/query/expand/{i}", f"{key!r} is not a link field"))
-    if problems:
-        raise QueryError("Only link fields can be expanded.", problems)
-    for key in expand:
-        f = tables.definition.field(key)
-        assert f is not None and f.link_target is not None
-        target = schema.form(f.link_target)
-        ids = sorted({item[key] for item in items if item.get(key) is not None})
-        found: dict[int, dict[str, Any]] = {}
-        if ids:
-            t = target.table
-            rows = conn.execute(sa.select(t).where(t.c.id.in_(ids), t.c.deleted_at.is_(None)))
-            found = {r.id: row_json(target.definition, r._mapping) for r in rows}
-        for item in items:
-            linked = item.get(key)
-            item.setdefault("expand", {})[key] = found.get(linked) if linked is not None else None

@@ -19,6 +19,7 @@ from web_support import (
     Api,
     MakeApp,
     add_user,
+    grant_everything,
     publish_documents,
 )
 
@@ -53,6 +54,7 @@ def api(engine: sa.Engine, make_app: MakeApp) -> Iterator[Api]:
         }
     admin = add_user(engine, "admin", superuser=True)
     clerk = add_user(engine, "clerk")
+    grant_everything(engine, clerk.id)
     app = make_app()
     with TestClient(app) as client:
         yield Api(app, client, engine, admin, clerk, departments)

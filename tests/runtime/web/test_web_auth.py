@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
-from web_support import Account, Api, add_user, records_url
+from web_support import Account, Api, add_user, grant_everything, records_url
 
 from engine.system import user_table
 from runtime.auth.passwords import hash_password
@@ -70,6 +70,7 @@ def test_every_api_route_but_login_needs_authentication(api: Api) -> None:
         ("GET", "/api/v1/forms/{form}"),
         ("GET", "/api/v1/forms/{form}/records"),
         ("GET", "/api/v1/forms/{form}/records/{record_id}"),
+        ("GET", "/api/v1/forms/{form}/records/{record_id}/history"),
         ("GET", "/api/v1/permissions/explain"),
         ("PATCH", "/api/v1/forms/{form}/records/{record_id}"),
         ("POST", "/api/v1/auth/api-keys"),
@@ -190,7 +191,7 @@ def test_sessions_expire(api: Api) -> None:
 
 
 def test_cookie_session_and_csrf_header(api: Api) -> None:
-    with_password(api, "li")
+    grant_everything(api.engine, with_password(api, "li"))
     with TestClient(api.app) as browser:
         r = browser.post("/api/v1/auth/login", json={"username": "li", "password": PASSWORD})
         assert r.status_code == 200
@@ -312,6 +313,7 @@ def test_api_keys_for_other_accounts(api: Api) -> None:
 
 def test_records_carry_who_wrote_them(api: Api) -> None:
     third: Account = add_user(api.engine, "third")
+    grant_everything(api.engine, third.id)
     record = api.create("sample", {"title": "ab"}, who=third)
     assert (record["created_by"], record["owner_id"]) == (third.id, third.id)
     r = api.client.patch(

@@ -17,6 +17,7 @@ def grant_clerk_own_titles(api: Api) -> None:
     with api.engine.begin() as conn:
         create_role(conn, key="clerk", name="职员", actor_id=None, now=NOW)
         store = PolicyStore(conn, actor_id=api.admin.id, now=NOW)
+        store.unassign_role(api.clerk.id, "staff")  # the fixture's grant-everything role
         store.set_action("clerk", "sample", "read")
         store.set_field("clerk", "sample", "title", "read")
         store.set_scope("clerk", "sample", "read", "own")

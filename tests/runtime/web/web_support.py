@@ -30,6 +30,7 @@ from engine.forms.checks import make_cn_id
 from engine.forms.definition import parse_definition
 from engine.forms.fieldtypes import FIELD_TYPES
 from engine.publish.service import publish
+from permissions.policy import ACTIONS, PolicyStore
 from runtime.auth.service import create_user, issue_session
 
 T0 = dt.datetime(2024, 6, 1, 8, 0, tzinfo=dt.UTC)
@@ -196,6 +197,17 @@ def add_user(engine: sa.Engine, username: str, *, superuser: bool = False) -> Ac
         )
         token, _ = issue_session(conn, user_id, now=now, ttl=dt.timedelta(hours=1))
     return Account(user_id, username, token)
+
+
+def grant_everything(engine: sa.Engine, user_id: int, role: str = "staff") -> None:
+    """``role`` may do everything to every record and field of every form; the user holds it."""
+    with engine.begin() as conn:
+        store = PolicyStore(conn, actor_id=None, now=dt.datetime.now(dt.UTC))
+        store.set_field(role, "*", "*", "write")
+        for action in ACTIONS:
+            store.set_action(role, "*", action)
+            store.set_scope(role, "*", action, "all")
+        store.assign_role(user_id, role)
 
 
 MakeApp = Callable[..., FastAPI]

@@ -1,0 +1,93 @@
+"""What a user sees of a record: hidden fields left out, masked ones masked.
+
+A :class:`FieldView` is built once per (access, form) from the compiled field
+levels — never a policy check per row or per field — and then applied to
+every record, sub-table row and audit entry a response carries, so the same
+value is masked the same way on every path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.forms.definition import Field, FormDefinition
+from permissions.compile import Access, Level
+from permissions.masking import mask, mask_kind
+
+
+@dataclass(frozen=True)
+class FieldView:
+    form: FormDefinition
+    hidden: frozenset[str]
+    masked: Mapping[str, Field]  # key -> the field, for its mask kind and sub-table rows
+
+    @classmethod
+    def build(cls, form: FormDefinition, access: Access) -> FieldView:
+        """The view of ``access``; a denied action sees no field at all."""
+        if not access.allowed:
+            return cls(form, frozenset(f.key for f in form.fields), {})
+        hidden = frozenset(f.key for f in form.fields if access.level(f.key) == Level.HIDDEN)
+        masked = {f.key: f for f in form.fields if access.level(f.key) == Level.MASK}
+        return cls(form, hidden, masked)
+
+    @property
+    def everything(self) -> bool:
+        return not self.hidden and not self.masked
+
+    def visible(self, key: str) -> bool:
+        return key not in self.hidden
+
+    def record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as this user may see it (a new dict; system keys always kept)."""
+        if self.everything:
+            return record
+        out: dict[str, Any] = {}
+        for key, value in record.items():
+            if key in self.hidden:
+                continue
+            f = self.masked.get(key)
+            out[key] = value if f is None else masked_value(f, value)
+        return out
+
+    def records(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.record(r) for r in records]
+
+    def changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """An audit entry's ``{field: {before, after}}``, old values masked like current ones."""
+        out: dict[str, Any] = {}
+        for key, change in changes.items():
+            if key in self.hidden:
+                continue
+            f = self.masked.get(key)
+            if f is None or not isinstance(change, Mapping):
+                out[key] = change
+            else:
+                out[key] = {k: masked_value(f, v) for k, v in change.items()}
+        return out
+
+
+def masked_value(f: Field, value: Any) -> Any:
+    """``value`` of field ``f`` as a user at level mask sees it."""
+    if f.type.name == "subtable":
+        if not isinstance(value, list):
+            return value
+        return [
+            {
+                k: v if k == "id" or c is None else mask(v, mask_kind(c))
+                for k, v in row.items()
+                for c in (_child(f, k),)
+            }
+            for row in value
+        ]
+    if isinstance(value, list):
+        return [mask(v, mask_kind(f)) for v in value]
+    return mask(value, mask_kind(f))
+
+
+def _child(sub: Field, key: str) -> Field | None:
+    for c in sub.children:
+        if c.key == key:
+            return c
+    return None
