@@ -35,7 +35,7 @@ from engine.errors import ErrorDetail, PermissionDeniedError, QueryError, Record
 from engine.records.audit import record_history
 from engine.records.codec import row_json
 from engine.records.query import ListQuery, Page, count_records, list_records
-from engine.records.service import Actor, RecordStore, utcnow
+from engine.records.service import Actor, LinkScope, RecordStore, utcnow
 from engine.tables import FormTables
 from permissions.compile import Access, Level
 from permissions.gate import Gate
@@ -68,8 +68,26 @@ class GuardedRecords:
             self.tables,
             actor=Actor(user_id=caller.user_id, dept_id=caller.primary_dept_id),
             clock=clock,
+            link_scopes=self._link_scopes(),
         )
         self._views: dict[str, FieldView] = {}
+
+    def _link_scopes(self) -> dict[str, LinkScope]:
+        """A link may only name a record the caller may read: any other "does not exist"."""
+        out: dict[str, LinkScope] = {}
+        targets = {
+            g.link_target
+            for f in self.definition.fields
+            for g in (f, *f.children)
+            if g.link_target is not None
+        }
+        for key in sorted(targets):
+            target = self.gate.schema.form(key)
+            if not self.gate.access(key, "read").allowed:
+                out[target.table.name] = (target.table, sa.false())
+            elif (scope := self.gate.scope(key, "read")) is not None:
+                out[target.table.name] = (target.table, scope)
+        return out
 
     # -- views ---------------------------------------------------------------
 

@@ -52,7 +52,11 @@ class RecordStore:
         *,
         actor: Actor,
         clock: Callable[[], dt.datetime] = utcnow,
+        link_scopes: Mapping[str, LinkScope] | None = None,
     ) -> None:
+        """``link_scopes``: per linked form's table name, the table and the records a
+        link may point at (those the caller may read); others are reported as not
+        existing, exactly like missing ones."""
         self.conn = conn
         self.tables = tables
         self.definition: FormDefinition = tables.definition
@@ -60,6 +64,7 @@ class RecordStore:
         self.actor = actor
         self.clock = clock
         self.codec = codec_for(self.definition)
+        self.link_scopes = dict(link_scopes or {})
 
     # -- reads -------------------------------------------------------------
 
@@ -458,7 +463,8 @@ class RecordStore:
                         self._collect(c, row.get(c.key), f"{prefix}/{key}/{i}/{c.key}", wanted)
         errors: list[ErrorDetail] = []
         for table_name, ids in wanted.items():
-            found = set(self.conn.execute(_existing_ids(table_name, list(ids))).scalars())
+            query = _existing_ids(table_name, list(ids), self.link_scopes.get(table_name))
+            found = set(self.conn.execute(query).scalars())
             for missing in sorted(set(ids) - found):
                 for pointer in ids[missing]:
                     errors.append(
@@ -537,6 +543,8 @@ class RecordStore:
 FormflowErrorT = NotFoundError | StaleVersionError
 # A data scope: a WHERE clause over the form's table (None: every record).
 Scope = sa.ColumnElement[bool] | None
+# A linked form's table and the WHERE clause of the records a link may name.
+LinkScope = tuple[sa.Table, sa.ColumnElement[bool]]
 
 
 def _scoped(scope: Scope) -> tuple[sa.ColumnElement[bool], ...]:
@@ -547,11 +555,16 @@ _DATETIME = DateTimeType()
 _SQLITE_BUSY = 5  # primary result code; extended codes keep it in the low byte
 
 
-def _existing_ids(table_name: str, ids: list[int]) -> sa.Select[tuple[int]]:
+def _existing_ids(
+    table_name: str, ids: list[int], scoped: LinkScope | None
+) -> sa.Select[tuple[int]]:
     if table_name == user_table.name:
         return sa.select(user_table.c.id).where(user_table.c.id.in_(ids))
     if table_name == department_table.name:
         return sa.select(department_table.c.id).where(department_table.c.id.in_(ids))
+    if scoped is not None:
+        table, scope = scoped
+        return sa.select(table.c.id).where(table.c.id.in_(ids), table.c.deleted_at.is_(None), scope)
     t = sa.table(table_name, sa.column("id", sa.BigInteger), sa.column("deleted_at"))
     return sa.select(t.c.id).where(t.c.id.in_(ids), t.c.deleted_at.is_(None))
 
