@@ -650,3 +650,8 @@ def _echo_logins(report: DemoReport, base_url: str) -> None:
         f'application/json\' -d \'{{"username": "{staff.username}", "password": '
         f'"{staff.password}"}}\''
     )
+
+
+# Administration commands (dept, role, scope, restriction, audit, user membership and flags)
+# register themselves on the groups above.
+from runtime import cli_admin, cli_policy  # noqa: E402, F401
