@@ -88,9 +88,9 @@ class Oracle:
             return False
         held = self.closure(person.roles)
         for r in self.restrictions:
-            if r["form"] == form and not held & set(r["exempt"]):
-                if not _holds(r["condition"], row):
-                    return False
+            exempt = held & set(r["exempt"])
+            if r["form"] == form and not exempt and not _holds(r["condition"], row):
+                return False
         return True
 
     def _scope(self, person: Person, form: str, name: str, row: Mapping[str, Any]) -> bool:
