@@ -17,12 +17,13 @@ from typing import Any
 from engine.expressions.errors import ExpressionEvaluationError, ExpressionParseError
 from engine.expressions.evaluator import evaluate
 from engine.expressions.functions import FUNCTIONS
-from engine.expressions.nodes import Call, Expression, Literal, Name, Node, children
+from engine.expressions.nodes import Expression, Literal, Node, children, is_closed
 from engine.expressions.parser import translate
 
 PARSE_CACHE_SIZE = 1_024
 # Any fixed instant will do: constant parts never read the clock.
 _CONSTANT_CLOCK = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_CLOCK_FUNCTIONS = frozenset(name for name, function in FUNCTIONS.items() if not function.pure)
 
 
 def parse(text: str) -> Expression:
@@ -55,15 +56,7 @@ def evaluate_text(text: str, context: Mapping[str, Any], *, now: dt.datetime | N
 
 def is_constant(node: Node) -> bool:
     """No variables and no clock below ``node``."""
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, Name):
-            return False
-        if isinstance(current, Call) and not FUNCTIONS[current.function].pure:
-            return False
-        pending.extend(children(current))
-    return True
+    return is_closed(node, excluded_calls=_CLOCK_FUNCTIONS)
 
 
 def constant_parts(root: Node) -> list[Node]:

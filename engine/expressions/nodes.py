@@ -187,3 +187,16 @@ def collect_paths(root: Node) -> frozenset[tuple[str, ...]]:
         else:
             pending.extend(children(node))
     return frozenset(paths)
+
+
+def is_closed(node: Node, *, excluded_calls: frozenset[str] = frozenset()) -> bool:
+    """No variable below ``node`` (and no call of an ``excluded_calls`` function)."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Name):
+            return False
+        if isinstance(current, Call) and current.function in excluded_calls:
+            return False
+        pending.extend(children(current))
+    return True
