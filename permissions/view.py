@@ -8,6 +8,7 @@ value is masked the same way on every path.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,3 +92,32 @@ def _child(sub: Field, key: str) -> Field | None:
         if c.key == key:
             return c
     return None
+
+
+def visible_document(form: FormDefinition, access: Access) -> dict[str, Any]:
+    """The form's definition as the caller may see it: for UIs and integrators.
+
+    Hidden fields are gone (from ``properties``, ``required`` and the UI
+    schema); fields the caller may not write are ``readOnly``, masked ones
+    also ``x-masked``. The stored definition is not touched.
+    """
+    doc = copy.deepcopy(dict(form.document))
+    schema = doc.get("schema", {})
+    props = schema.get("properties", {})
+    for f in form.fields:
+        level = access.level(f.key) if access.allowed else Level.HIDDEN
+        if level == Level.HIDDEN:
+            props.pop(f.key, None)
+        elif level < Level.WRITE and f.key in props:
+            props[f.key]["readOnly"] = True
+            if level == Level.MASK:
+                props[f.key]["x-masked"] = True
+    if "required" in schema:
+        schema["required"] = [k for k in schema["required"] if k in props]
+    ui = doc.get("ui_schema")
+    if isinstance(ui, dict):
+        for key in [k for k in ui if k not in props and not k.startswith("ui:")]:
+            del ui[key]
+        if isinstance(ui.get("ui:order"), list):
+            ui["ui:order"] = [k for k in ui["ui:order"] if k in props or k == "*"]
+    return doc

@@ -21,6 +21,7 @@ from runtime.web.routes import (
     admin_roles,
     admin_users,
     auth,
+    docs,
     forms,
     health,
     permissions,
@@ -46,12 +47,14 @@ def create_app(
         title="Formflow",
         version="0.1.0",
         description=DESCRIPTION,
-        docs_url="/docs",
+        # Served by routes.docs, which tailors the document to the caller.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.ctx = AppContext(settings=settings, engine=engine, schemas=SchemaCache(schema_ttl))
     problems.install(app)
-    for module in (health, auth, forms, permissions, records):
+    for module in (health, docs, auth, forms, permissions, records):
         app.include_router(module.router)
     for admin in (admin_users, admin_departments, admin_roles, admin_policy, admin_audit):
         app.include_router(admin.router)

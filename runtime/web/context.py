@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from engine.catalog import Schema, fingerprint, load_schema
 from permissions.compile import AccessCompiler
 from runtime.settings import Settings
+from runtime.web.openapi_access import TailoredDocuments
 
 
 class SchemaCache:
@@ -62,3 +63,5 @@ class AppContext:
     session_ttl: dt.timedelta = dt.timedelta(hours=12)
     # One compiler per process: compiled access is cached per policy version.
     access: AccessCompiler = field(default_factory=AccessCompiler)
+    # OpenAPI documents tailored to callers' access, shared by equal grants.
+    documents: TailoredDocuments = field(default_factory=TailoredDocuments)

@@ -56,23 +56,29 @@ def get_db(request: Request, ctx: Ctx) -> Iterator[sa.Connection]:
 Db = Annotated[sa.Connection, Depends(get_db, scope="function")]
 
 
-def get_principal(request: Request, conn: Db, ctx: Ctx) -> Principal:
+def credential(request: Request) -> str | None:
+    """The bearer token or API key, else the session cookie; None when there is neither."""
     header = request.headers.get("authorization")
     if header:
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() != "bearer" or not credential.strip():
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
             raise AuthenticationError("Use 'Authorization: Bearer <token or API key>'.")
-        return authenticate(conn, credential.strip(), now=ctx.clock())
+        return value.strip()
     cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        raise AuthenticationError(
-            "Authentication required: log in at POST /api/v1/auth/login or send an API key."
-        )
-    if request.method in UNSAFE_METHODS and not request.headers.get("x-requested-with"):
+    if cookie and request.method in UNSAFE_METHODS and not request.headers.get("x-requested-with"):
         # A cookie is sent by the browser on cross-site requests too; a custom
         # header cannot be, so requiring one blocks cross-site request forgery.
         raise AuthenticationError("Cookie-authenticated writes need an X-Requested-With header.")
-    return authenticate(conn, cookie, now=ctx.clock())
+    return cookie or None
+
+
+def get_principal(request: Request, conn: Db, ctx: Ctx) -> Principal:
+    found = credential(request)
+    if found is None:
+        raise AuthenticationError(
+            "Authentication required: log in at POST /api/v1/auth/login or send an API key."
+        )
+    return authenticate(conn, found, now=ctx.clock())
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

@@ -16,6 +16,7 @@ from engine.records.query import FILTER_OPS, Filter, ListQuery, Sort
 _ENGINE_POINTER = re.compile(r"^/(filters|sort|fields|expand)/([0-9]+)$")
 RESERVED_PARAMS = frozenset({"fields", "sort", "limit", "cursor", "page", "count", "expand"})
 DEFAULT_LIMIT = 50
+MAX_BATCH = 1000  # operations in one records:batch request
 MAX_OFFSET = 10_000
 
 

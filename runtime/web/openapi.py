@@ -20,8 +20,7 @@ from engine.catalog import Schema
 from engine.forms.definition import Field, FormDefinition
 from engine.forms.fieldtypes import INT64_MAX, DecimalType
 from engine.records.query import SYSTEM_FILTERS
-from runtime.web.listing import RESERVED_PARAMS
-from runtime.web.routes.records import MAX_BATCH
+from runtime.web.listing import MAX_BATCH, RESERVED_PARAMS
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_JSON = "application/problem+json"
@@ -34,6 +33,31 @@ SYSTEM_PROPERTIES: dict[str, Any] = {
     "updated_by": {"anyOf": [{"type": "integer"}, {"type": "null"}], "readOnly": True},
     "owner_id": {"anyOf": [{"type": "integer"}, {"type": "null"}], "readOnly": True},
     "dept_id": {"anyOf": [{"type": "integer"}, {"type": "null"}], "readOnly": True},
+}
+HISTORY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["items"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "action", "actor_id", "at", "version", "changes"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "action": {"type": "string", "enum": ["create", "update", "delete"]},
+                    "actor_id": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                    "at": {"type": "string", "format": "date-time"},
+                    "version": {"type": "integer"},
+                    "changes": {
+                        "type": "object",
+                        "description": "field -> {before, after}",
+                        "additionalProperties": {"type": "object"},
+                    },
+                },
+            },
+        }
+    },
 }
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -326,7 +350,7 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
                 "parameters": _list_parameters(definition),
                 "responses": {
                     "200": _ok(f"{ref}List", "A page of records", etag=False),
-                    **_problems(400, 401, 404),
+                    **_problems(400, 401, 403, 404),
                 },
             },
             "post": {
@@ -336,7 +360,7 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
                 "requestBody": _json_body(f"{ref}Create"),
                 "responses": {
                     "201": _ok(f"{ref}Record", "Created"),
-                    **_problems(400, 401, 404, 409, 413, 415, 422),
+                    **_problems(400, 401, 403, 404, 409, 413, 415, 422),
                 },
             },
         },
@@ -351,7 +375,7 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
                 "requestBody": _json_body(f"{ref}BatchRequest"),
                 "responses": {
                     "200": _ok(f"{ref}BatchResponse", "Every operation was saved", etag=False),
-                    **_problems(400, 401, 404, 413, 415, 422),
+                    **_problems(400, 401, 403, 404, 413, 415, 422),
                 },
             },
         },
@@ -366,7 +390,7 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _ok(f"{ref}Record", "The record"),
-                    **_problems(400, 401, 404, 422),
+                    **_problems(400, 401, 403, 404, 422),
                 },
             },
             "patch": {
@@ -377,7 +401,7 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
                 "requestBody": _json_body(f"{ref}Patch"),
                 "responses": {
                     "200": _ok(f"{ref}Record", "The changed record"),
-                    **_problems(400, 401, 404, 409, 412, 413, 415, 422, 428),
+                    **_problems(400, 401, 403, 404, 409, 412, 413, 415, 422, 428),
                 },
             },
             "delete": {
@@ -387,7 +411,21 @@ def form_paths(definition: FormDefinition) -> dict[str, Any]:
                 "parameters": [record_id, if_match],
                 "responses": {
                     "204": {"description": "Deleted"},
-                    **_problems(400, 401, 404, 412, 422, 428),
+                    **_problems(400, 401, 403, 404, 412, 422, 428),
+                },
+            },
+        },
+        f"{base}/{{record_id}}/history": {
+            "get": {
+                "tags": tag,
+                "operationId": f"history_{definition.key}",
+                "summary": f"Who changed a {definition.label} record, what and when",
+                "description": "Oldest first. Fields hidden from you are left out and masked "
+                "ones masked, in old values as in current ones.",
+                "parameters": [record_id],
+                "responses": {
+                    "200": _ok("#/components/schemas/RecordHistory", "The history", etag=False),
+                    **_problems(400, 401, 403, 404, 422),
                 },
             },
         },
@@ -416,6 +454,7 @@ class OpenAPIBuilder:
             doc = copy.deepcopy(doc)
             components = doc.setdefault("components", {}).setdefault("schemas", {})
             components["Problem"] = PROBLEM_SCHEMA
+            components["RecordHistory"] = HISTORY_SCHEMA
             for _key, tables in sorted(schema.forms.items()):
                 generated = form_components(tables.definition)
                 clash = sorted(generated.keys() & components.keys())

@@ -1,4 +1,9 @@
-"""Published form definitions and their versions (read-only here; the designer publishes)."""
+"""Published form definitions and their versions (read-only here; the designer publishes).
+
+Each caller sees the forms they may do something with (any action), each
+definition without the fields hidden from them; a form they may do nothing
+with answers 404, like one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from engine.catalog import list_versions
-from runtime.web.deps import Ctx, CurrentUser, Db
+from engine.errors import NotFoundError
+from permissions.gate import Gate
+from permissions.policy import ACTIONS
+from permissions.view import visible_document
+from runtime.web.deps import Access, Db
 
 router = APIRouter(prefix="/api/v1/forms", tags=["forms"])
 
@@ -29,21 +38,30 @@ class FormVersion(BaseModel):
 class FormDetail(FormSummary):
     definition: dict[str, Any]
     versions: list[FormVersion]
+    actions: list[str]
+
+
+def _actions(gate: Gate, form: str) -> list[str]:
+    return [a for a in ACTIONS if gate.access(form, a).allowed]
 
 
 @router.get("", response_model=list[FormSummary], summary="List published forms")
-def list_forms(conn: Db, ctx: Ctx, user: CurrentUser) -> list[FormSummary]:
-    schema = ctx.schemas.get(conn)
+def list_forms(gate: Access) -> list[FormSummary]:
+    schema = gate.schema
     return [
         FormSummary(key=k, label=t.definition.label, version=schema.versions[k], table=t.table.name)
         for k, t in sorted(schema.forms.items())
+        if _actions(gate, k)
     ]
 
 
 @router.get("/{form}", response_model=FormDetail, summary="A published form with its versions")
-def get_form(form: str, conn: Db, ctx: Ctx, user: CurrentUser) -> FormDetail:
-    schema = ctx.schemas.get(conn)
+def get_form(form: str, conn: Db, gate: Access) -> FormDetail:
+    schema = gate.schema
     tables = schema.form(form)
+    actions = _actions(gate, form)
+    if not actions:
+        raise NotFoundError(f"There is no published form {form!r}.")
     versions = [
         FormVersion(
             version=int(str(v["version"])),
@@ -57,6 +75,10 @@ def get_form(form: str, conn: Db, ctx: Ctx, user: CurrentUser) -> FormDetail:
         label=tables.definition.label,
         version=schema.versions[form],
         table=tables.table.name,
-        definition=dict(tables.definition.document),
+        # Field levels do not depend on the action; a create-only caller sees them too.
+        definition=visible_document(
+            tables.definition, gate.access(form, "read" if "read" in actions else actions[0])
+        ),
         versions=versions,
+        actions=actions,
     )

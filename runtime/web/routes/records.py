@@ -31,7 +31,7 @@ from permissions.gate import Gate
 from permissions.records import GuardedRecords
 from runtime.web.context import AppContext
 from runtime.web.deps import Access, Ctx, Db, JsonBody, RowId, json_response_body
-from runtime.web.listing import parse_list_query, request_pointer
+from runtime.web.listing import MAX_BATCH, parse_list_query, request_pointer
 from runtime.web.problems import BadRequestError, PreconditionRequiredError
 
 router = APIRouter(prefix="/api/v1/forms/{form}", include_in_schema=False)
@@ -40,7 +40,6 @@ router = APIRouter(prefix="/api/v1/forms/{form}", include_in_schema=False)
 # ``gate`` (which authenticates) comes before the body, so a caller who is not authenticated gets
 # 401, never a 400/415 that would tell them about the body.
 
-MAX_BATCH = 1000
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 

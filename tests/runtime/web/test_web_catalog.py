@@ -204,13 +204,14 @@ def test_openapi_paths_and_security(api: Api) -> None:
     assert batch["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/SampleBatchRequest"
     }
-    assert sorted(batch["responses"]) == ["200", "400", "401", "404", "413", "415", "422"]
+    assert sorted(batch["responses"]) == ["200", "400", "401", "403", "404", "413", "415", "422"]
     assert sorted(item) == ["delete", "get", "patch"]
     assert [p["name"] for p in item["patch"]["parameters"]] == ["record_id", "If-Match"]
     assert sorted(item["patch"]["responses"]) == [
         "200",
         "400",
         "401",
+        "403",
         "404",
         "409",
         "412",

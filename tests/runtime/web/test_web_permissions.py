@@ -25,8 +25,8 @@ def grant_clerk_own_titles(api: Api) -> None:
 
 
 def test_explain_names_the_lines_the_field_level_and_the_scope(api: Api) -> None:
-    grant_clerk_own_titles(api)
     mine = api.create("sample", {"title": "mine"}, who=api.clerk)["id"]
+    grant_clerk_own_titles(api)
     theirs = api.create("sample", {"title": "theirs"})["id"]
 
     def ask(record: int, field: str = "title", action: str = "read") -> dict[str, object]:
