@@ -394,8 +394,11 @@ class AccessCompiler:
         self._lock = threading.Lock()
         self._on_load = on_load
 
-    def policy(self, conn: sa.Connection) -> CompiledPolicy:
-        version = policy_version(conn)
+    def policy(self, conn: sa.Connection, *, version: int | None = None) -> CompiledPolicy:
+        """The compiled policy of the current version (``version``, if the caller
+        already read it in this transaction, saves the round trip)."""
+        if version is None:
+            version = policy_version(conn)
         current = self._current
         if current is not None and current.version == version:
             return current

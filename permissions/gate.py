@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from engine.catalog import Schema
 from engine.errors import PermissionDeniedError
 from engine.forms.definition import FormDefinition
-from engine.system import user_department_table
+from engine.system import policy_state_table, user_department_table
 from permissions.compile import (
     Access,
     AccessCompiler,
@@ -39,6 +39,8 @@ class Caller:
     user: UserContext
     superuser: bool = False
     primary_dept_id: int | None = None
+    # ff_policy_state.version, read with the departments in the same query.
+    policy_version: int | None = None
 
     @property
     def user_id(self) -> int:
@@ -53,15 +55,22 @@ def load_caller(
     roles: frozenset[str] = frozenset(),
     attributes: Mapping[str, Any] | None = None,
 ) -> Caller:
-    """The caller with their departments (one query).
+    """The caller with their departments and the policy version: one query, the
+    only round trip access costs a request once the policy is compiled.
 
     Conditions may name these user attributes: ``id``, ``dept_ids``, and
     ``department`` (the primary department's id) plus any given here.
     """
-    m = user_department_table
-    rows = conn.execute(
-        sa.select(m.c.department_id, m.c.is_primary).where(m.c.user_id == user_id)
+    m, p = user_department_table, policy_state_table
+    found = conn.execute(
+        sa.select(p.c.version, m.c.department_id, m.c.is_primary)
+        .select_from(p.outerjoin(m, m.c.user_id == user_id))
+        .where(p.c.id == 1)
     ).all()
+    if not found:
+        raise RuntimeError("ff_policy_state has no row; run `formflow db upgrade`")
+    version = int(found[0].version)
+    rows = [r for r in found if r.department_id is not None]
     primary = next((int(r.department_id) for r in rows if r.is_primary), None)
     if primary is None and rows:
         primary = min(int(r.department_id) for r in rows)
@@ -72,7 +81,7 @@ def load_caller(
         dept_ids=frozenset(int(r.department_id) for r in rows),
         attributes=attrs,
     )
-    return Caller(user=user, superuser=superuser, primary_dept_id=primary)
+    return Caller(user=user, superuser=superuser, primary_dept_id=primary, policy_version=version)
 
 
 _NO_EXPLAIN = AccessExplain((), (), {}, (), ("all",), (), ())
@@ -97,7 +106,9 @@ class Gate:
     def open(
         cls, conn: sa.Connection, compiler: AccessCompiler, caller: Caller, schema: Schema
     ) -> Gate:
-        policy = None if caller.superuser else compiler.policy(conn)
+        policy = None
+        if not caller.superuser:
+            policy = compiler.policy(conn, version=caller.policy_version)
         return cls(caller, schema, policy)
 
     def access(self, form: str, action: str) -> Access:
