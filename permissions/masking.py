@@ -60,11 +60,15 @@ def mask(value: Any, kind: str) -> Any:
 
 
 def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isalnum())
+    return text if text.isalnum() else "".join(c for c in text if c.isalnum())
 
 
 def _keep(text: str, head: int, tail: int) -> str:
     """Star each letter or digit but the first ``head`` and last ``tail`` (separators stay)."""
+    if text.isalnum():  # the usual case, and the hot path of a masked list page
+        if len(text) <= head + tail:
+            return FULL_MASK
+        return text[:head] + "*" * (len(text) - head - tail) + text[len(text) - tail :]
     positions = [i for i, c in enumerate(text) if c.isalnum()]
     if len(positions) <= head + tail:
         return FULL_MASK

@@ -44,12 +44,13 @@ class FieldView:
         """The record as this user may see it (a new dict; system keys always kept)."""
         if self.everything:
             return record
-        out: dict[str, Any] = {}
-        for key, value in record.items():
-            if key in self.hidden:
-                continue
-            f = self.masked.get(key)
-            out[key] = value if f is None else masked_value(f, value)
+        # Few fields are hidden or masked: copy, then touch only those.
+        out = dict(record)
+        for key in self.hidden:
+            out.pop(key, None)
+        for key, f in self.masked.items():
+            if key in out:
+                out[key] = masked_value(f, out[key])
         return out
 
     def records(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
