@@ -507,7 +507,7 @@ def _serve(state: CliState, host: str, port: int, workers: int) -> None:
         f"({workers} worker{'s' if workers > 1 else ''}); stop with Ctrl+C."
     )
     if workers == 1:
-        app = create_app(settings, engine=state.engine)
+        app = create_app(settings, engine=state.engine, run_jobs=True)
         uvicorn.run(app, host=host, port=port, log_level="info")
         return
     # Worker processes build their own app from the environment, so the
@@ -654,4 +654,4 @@ def _echo_logins(report: DemoReport, base_url: str) -> None:
 
 # Administration commands (dept, role, scope, restriction, audit, user membership and flags)
 # register themselves on the groups above.
-from runtime import cli_admin, cli_policy  # noqa: E402, F401
+from runtime import cli_admin, cli_jobs, cli_policy  # noqa: E402, F401

@@ -29,6 +29,8 @@ DEVELOPMENT_SECRET_KEY = "formflow-development-only-insecure-secret-key"
 MIN_SECRET_KEY_LENGTH = 32
 
 Environment = Literal["development", "production"]
+# embedded: the web server runs a jobs worker thread; off: `formflow worker` runs them.
+WorkerMode = Literal["embedded", "off"]
 
 
 class SettingsError(ValueError):
@@ -77,6 +79,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, gt=0, description="Largest request body accepted."
     )
+    worker: WorkerMode = Field(
+        default="embedded",
+        description="'embedded': `formflow serve` runs the jobs worker in a thread; "
+        "'off': jobs run only where `formflow worker` runs.",
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="How often an idle jobs worker looks for jobs."
+    )
+    worker_batch_size: int = Field(
+        default=10, ge=1, le=1000, description="Jobs a worker claims at a time."
+    )
+    worker_lease_seconds: float = Field(
+        default=300,
+        ge=1,
+        le=86400,
+        description="How long a claimed job is a worker's; then another worker may take it over.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -103,7 +122,7 @@ class Settings(BaseSettings):
             data["database_url"] = f"sqlite:///{data_dir / 'formflow.db'}"
         return data
 
-    @field_validator("environment", mode="before")
+    @field_validator("environment", "worker", mode="before")
     @classmethod
     def _lower_environment(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from web_support import Api
 
+from engine.jobs import job_table
 from engine.system import admin_audit_table, casbin_rule_table, department_table, user_table
 
 A = "/api/v1/admin"
@@ -52,6 +53,11 @@ OPERATIONS: list[tuple[str, str, str, Any]] = [
     ("PUT", "/restrictions/{form}/{name}", "/restrictions/sample/x", {"condition": {"all": []}}),
     ("DELETE", "/restrictions/{form}/{name}", "/restrictions/sample/x", None),
     ("GET", "/audit", "/audit", None),
+    ("GET", "/jobs", "/jobs?status=incident", None),
+    ("GET", "/jobs:stats", "/jobs:stats", None),
+    ("GET", "/jobs/{job_id}", "/jobs/1", None),
+    ("POST", "/jobs/{job_id}:retry", "/jobs/1:retry", {"max_attempts": 3}),
+    ("POST", "/jobs/{job_id}:cancel", "/jobs/1:cancel", None),
 ]
 
 
@@ -59,7 +65,7 @@ def _state(api: Api) -> tuple[int, ...]:
     with api.engine.connect() as conn:
         return tuple(
             int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
-            for t in (admin_audit_table, casbin_rule_table, department_table, user_table)
+            for t in (admin_audit_table, casbin_rule_table, department_table, user_table, job_table)
         )
 
 
