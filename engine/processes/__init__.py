@@ -1,0 +1,1 @@
+"""Processes: BPMN definitions on SpiffWorkflow, persisted instances, work items."""

@@ -1,0 +1,432 @@
+"""Running process instances: start, claim, complete, and the work-item projection.
+
+Every command follows one shape, in the caller's transaction:
+
+1. lock the instance row (``FOR UPDATE`` on PostgreSQL; SQLite writers are
+   serialised, and the final UPDATE is guarded by ``row_version`` anyway);
+2. rebuild the SpiffWorkflow instance from its state and the cached spec;
+3. act on the task, run the engine to the next wait;
+4. project: open a work item for every new ready user task (assignee,
+   candidates and due time resolved now), close the ones no longer ready;
+5. save the state with ``row_version + 1`` and write the history.
+
+Two people completing the same task at once: the second finds its work
+item done and gets a :class:`ProcessStateError` (409), whichever database.
+Inboxes (:mod:`engine.processes.inbox`) read only the projection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from engine.calendar import BusinessCalendar
+from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError
+from engine.expressions.api import evaluate_text
+from engine.expressions.errors import ExpressionError
+from engine.processes.bpmn import Element, ParsedBpmn
+from engine.processes.definitions import SpecCache, current_version
+from engine.processes.errors import ProcessRuntimeError, ProcessStateError
+from engine.processes.scripting import ExpressionScriptEngine, expression_text, to_data
+from engine.processes.state import dump, load
+from engine.processes.tables import (
+    candidate_table,
+    history_table,
+    instance_table,
+    work_item_table,
+)
+from engine.system import department_table, user_table
+
+RUNNING, COMPLETED = "running", "completed"
+OPEN, DONE, CANCELLED = "open", "done", "cancelled"
+OUTCOMES = frozenset({"approve", "reject", "submit"})
+MAX_COMMENT = 2_000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who gives the command, as processes see them (resolved by the caller)."""
+
+    user_id: int
+    roles: frozenset[str] = frozenset()
+    dept_ids: frozenset[int] = frozenset()
+    superuser: bool = False
+
+
+@dataclass
+class Context:
+    conn: sa.Connection
+    specs: SpecCache
+    clock: Callable[[], dt.datetime]
+    calendar: BusinessCalendar | None = None
+    # Checks submitted data against a task's form (runtime: the record codec).
+    validate_form: Callable[[str, Any], dict[str, Any]] | None = None
+    _engine: ExpressionScriptEngine | None = field(default=None, repr=False)
+
+    @property
+    def script_engine(self) -> ExpressionScriptEngine:
+        if self._engine is None:
+            self._engine = ExpressionScriptEngine(self.clock)
+        return self._engine
+
+
+class Processes:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.conn = ctx.conn
+
+    # -- commands ------------------------------------------------------------
+
+    def start(
+        self,
+        key: str,
+        *,
+        actor: Actor,
+        data: Mapping[str, Any] | None = None,
+        record: tuple[str, int] | None = None,
+    ) -> int:
+        """Start the current version of ``key``; run it to its first wait; the instance id."""
+        version = current_version(self.conn, key)
+        parsed = self.ctx.specs.get(self.conn, key, version)
+        now = self.ctx.clock()
+        workflow = BpmnWorkflow(
+            parsed.spec, parsed.subprocess_specs, script_engine=self.ctx.script_engine
+        )
+        initial = {**to_data(dict(data or {})), "initiator": actor.user_id}
+        if record is not None:
+            initial["record"] = {"form": record[0], "id": record[1]}
+        workflow.data.update(initial)
+        start_task = workflow.task_tree
+        start_task.data.update(initial)
+        self._run(workflow, None)
+        instance_id = int(
+            self.conn.execute(
+                sa.insert(instance_table)
+                .values(
+                    process_key=key,
+                    process_version=version,
+                    status=COMPLETED if workflow.is_completed() else RUNNING,
+                    state=dump(workflow),
+                    record_form=record[0] if record else None,
+                    record_id=record[1] if record else None,
+                    started_by=actor.user_id,
+                    started_at=now,
+                    ended_at=now if workflow.is_completed() else None,
+                    row_version=1,
+                )
+                .returning(instance_table.c.id)
+            ).scalar_one()
+        )
+        self._history(instance_id, actor, "start", None, None, data=dict(data or {}))
+        self._project(instance_id, workflow, parsed, started_by=actor.user_id)
+        return instance_id
+
+    def complete(
+        self,
+        work_item_id: int,
+        *,
+        actor: Actor,
+        data: Mapping[str, Any] | None = None,
+        outcome: str = "submit",
+        comment: str | None = None,
+    ) -> int:
+        """Complete an open work item with ``data`` and an outcome; the instance id."""
+        if outcome not in OUTCOMES:
+            raise ProcessStateError(
+                "Unknown outcome.", [ErrorDetail("/outcome", f"one of {sorted(OUTCOMES)}")]
+            )
+        if comment is not None and len(comment) > MAX_COMMENT:
+            raise ProcessStateError(
+                "The comment is too long.", [ErrorDetail("/comment", f"at most {MAX_COMMENT}")]
+            )
+        item = self._item(work_item_id)
+        instance = self._lock_instance(item.instance_id)
+        self._check_open(item)
+        if not self._may_act(item, actor):
+            raise PermissionDeniedError("This task is not yours to complete: claim it first.")
+        values = dict(data or {})
+        if item.form_key and self.ctx.validate_form is not None:
+            values = self.ctx.validate_form(item.form_key, values)
+        parsed = self.ctx.specs.get(self.conn, instance.process_key, instance.process_version)
+        workflow = load(instance.state, parsed, self.ctx.script_engine)
+        task = next(
+            (t for t in workflow.get_tasks(state=TaskState.READY) if str(t.id) == item.task_id),
+            None,
+        )
+        if task is None:  # pragma: no cover - the projection and the state disagree
+            raise ProcessStateError("The task is no longer ready; reload it.")
+        task.data.update(to_data({**values, "outcome": outcome, "comment": comment}))
+        task.data[f"{item.element_id}_outcome"] = outcome
+        self._run(workflow, task)
+        now = self.ctx.clock()
+        self.conn.execute(
+            sa.update(work_item_table)
+            .where(work_item_table.c.id == item.id)
+            .values(
+                status=DONE,
+                completed_at=now,
+                completed_by=actor.user_id,
+                outcome=outcome,
+                # Completing an unclaimed task claims it.
+                assignee_id=item.assignee_id if item.assignee_id is not None else actor.user_id,
+            )
+        )
+        self._history(
+            instance.id, actor, outcome, item.element_id, item.id, data=values, comment=comment
+        )
+        self._save(instance, workflow)
+        self._project(instance.id, workflow, parsed, started_by=instance.started_by)
+        return int(instance.id)
+
+    def claim(self, work_item_id: int, *, actor: Actor) -> None:
+        item = self._item(work_item_id)
+        self._lock_instance(item.instance_id)
+        self._check_open(item)
+        if item.assignee_id == actor.user_id:
+            return
+        if item.assignee_id is not None:
+            raise ProcessStateError("Someone else has claimed this task.")
+        if not (actor.superuser or self._is_candidate(item.id, actor)):
+            raise PermissionDeniedError("You are not a candidate for this task.")
+        self._assign(item, actor.user_id)
+        self._history(item.instance_id, actor, "claim", item.element_id, item.id)
+
+    def unclaim(self, work_item_id: int, *, actor: Actor) -> None:
+        item = self._item(work_item_id)
+        self._lock_instance(item.instance_id)
+        self._check_open(item)
+        if item.assignee_id != actor.user_id and not actor.superuser:
+            raise ProcessStateError("Only the person who claimed a task can give it back.")
+        self._assign(item, None)
+        self._history(item.instance_id, actor, "unclaim", item.element_id, item.id)
+
+    # -- engine --------------------------------------------------------------
+
+    def _run(self, workflow: Any, task: Any) -> None:
+        try:
+            if task is not None:
+                task.run()
+            workflow.do_engine_steps()
+        except (WorkflowTaskException, WorkflowException) as exc:
+            where = getattr(getattr(exc, "task_spec", None), "bpmn_id", None) or ""
+            raise ProcessRuntimeError(
+                f"The process stopped at {where or 'a step'}: {exc}",
+                [ErrorDetail(f"#{where}" if where else "", str(exc))],
+            ) from None
+
+    def _save(self, instance: Any, workflow: Any) -> None:
+        done = workflow.is_completed()
+        result = self.conn.execute(
+            sa.update(instance_table)
+            .where(
+                instance_table.c.id == instance.id,
+                instance_table.c.row_version == instance.row_version,
+            )
+            .values(
+                state=dump(workflow),
+                row_version=instance.row_version + 1,
+                status=COMPLETED if done else RUNNING,
+                ended_at=self.ctx.clock() if done else None,
+            )
+        )
+        if result.rowcount != 1:
+            raise ProcessStateError("Someone else acted on this process at the same time; reload.")
+
+    def _project(
+        self, instance_id: int, workflow: Any, parsed: ParsedBpmn, *, started_by: int | None
+    ) -> None:
+        ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        w = work_item_table
+        open_ids = {
+            r.task_id: r.id
+            for r in self.conn.execute(
+                sa.select(w.c.id, w.c.task_id).where(
+                    w.c.instance_id == instance_id, w.c.status == OPEN
+                )
+            )
+        }
+        gone = [item for task_id, item in open_ids.items() if task_id not in ready]
+        if gone:
+            self.conn.execute(sa.update(w).where(w.c.id.in_(gone)).values(status=CANCELLED))
+        now = self.ctx.clock()
+        for task_id, task in ready.items():
+            if task_id in open_ids:
+                continue
+            element = parsed.elements.get(task.task_spec.bpmn_id)
+            if element is None:  # pragma: no cover - every manual task is an element
+                continue
+            context = {**task.data, "initiator": started_by}
+            assignee = self._assignee(element, context)
+            item_id = int(
+                self.conn.execute(
+                    sa.insert(w)
+                    .values(
+                        instance_id=instance_id,
+                        task_id=task_id,
+                        element_id=element.id,
+                        name=element.name,
+                        form_key=element.properties.get("form"),
+                        status=OPEN,
+                        assignee_id=assignee,
+                        due_at=self._due(element, now),
+                        created_at=now,
+                    )
+                    .returning(w.c.id)
+                ).scalar_one()
+            )
+            candidates = self._candidates(element)
+            if candidates:
+                self.conn.execute(
+                    sa.insert(candidate_table),
+                    [{"work_item_id": item_id, "kind": k, "ref": r} for k, r in candidates],
+                )
+
+    # -- assignment ----------------------------------------------------------
+
+    def _assignee(self, element: Element, context: Mapping[str, Any]) -> int | None:
+        text = element.properties.get("assignee")
+        if not text:
+            return None
+        try:
+            value = evaluate_text(expression_text(text), context, now=self.ctx.clock())
+        except ExpressionError as exc:
+            raise ProcessRuntimeError(
+                f"The assignee of {element.id} could not be worked out: {exc.message}",
+                [ErrorDetail(f"#{element.id}", exc.message)],
+            ) from None
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, int):
+            return value
+        found = self.conn.execute(
+            sa.select(user_table.c.id).where(user_table.c.username == str(value))
+        ).scalar_one_or_none()
+        if found is None:
+            raise ProcessRuntimeError(
+                f"The assignee of {element.id} is {value!r}, who is not a user.",
+                [ErrorDetail(f"#{element.id}", f"no user {value!r}")],
+            )
+        return int(found)
+
+    def _candidates(self, element: Element) -> list[tuple[str, str]]:
+        props = element.properties
+        out: list[tuple[str, str]] = []
+        users = _names(props.get("candidateUsers", ""))
+        if users:
+            found = self.conn.execute(
+                sa.select(user_table.c.id).where(user_table.c.username.in_(users))
+            ).scalars()
+            out += [("user", str(i)) for i in found]
+        out += [("role", r) for r in _names(props.get("candidateRoles", ""))]
+        depts = _names(props.get("candidateDepartments", ""))
+        if depts:
+            found = self.conn.execute(
+                sa.select(department_table.c.id).where(department_table.c.code.in_(depts))
+            ).scalars()
+            out += [("dept", str(i)) for i in found]
+        if not out and "assignee" not in props and element.lane:
+            out.append(("role", element.lane))  # lanes map to roles by default
+        return sorted(set(out))
+
+    def _due(self, element: Element, now: dt.datetime) -> dt.datetime | None:
+        text = element.properties.get("dueIn")
+        if not text:
+            return None
+        calendar = self.ctx.calendar or BusinessCalendar(unknown_years="weekends")
+        return calendar.add(now, text)
+
+    # -- rows ----------------------------------------------------------------
+
+    def _item(self, work_item_id: int) -> Any:
+        row = self.conn.execute(
+            sa.select(work_item_table).where(work_item_table.c.id == work_item_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"Task {work_item_id} does not exist.")
+        return row
+
+    def _lock_instance(self, instance_id: int) -> Any:
+        row = self.conn.execute(
+            sa.select(instance_table).where(instance_table.c.id == instance_id).with_for_update()
+        ).one_or_none()
+        if row is None:  # pragma: no cover - work items reference their instance
+            raise NotFoundError(f"Process instance {instance_id} does not exist.")
+        return row
+
+    def _check_open(self, item: Any) -> None:
+        # Re-read under the instance lock: a concurrent command may have closed it.
+        status = self.conn.execute(
+            sa.select(work_item_table.c.status).where(work_item_table.c.id == item.id)
+        ).scalar_one()
+        if status != OPEN:
+            raise ProcessStateError(f"Task {item.id} is already {status}; reload your task list.")
+
+    def _may_act(self, item: Any, actor: Actor) -> bool:
+        if actor.superuser or item.assignee_id == actor.user_id:
+            return True
+        return item.assignee_id is None and self._is_candidate(item.id, actor)
+
+    def _is_candidate(self, item_id: int, actor: Actor) -> bool:
+        c = candidate_table
+        refs = [
+            sa.and_(c.c.kind == "user", c.c.ref == str(actor.user_id)),
+            sa.and_(c.c.kind == "role", c.c.ref.in_(sorted(actor.roles))),
+            sa.and_(c.c.kind == "dept", c.c.ref.in_([str(d) for d in sorted(actor.dept_ids)])),
+        ]
+        found = self.conn.execute(
+            sa.select(c.c.work_item_id).where(c.c.work_item_id == item_id, sa.or_(*refs)).limit(1)
+        ).first()
+        return found is not None
+
+    def _assign(self, item: Any, user_id: int | None) -> None:
+        self.conn.execute(
+            sa.update(work_item_table)
+            .where(work_item_table.c.id == item.id)
+            .values(assignee_id=user_id)
+        )
+
+    def _history(
+        self,
+        instance_id: int,
+        actor: Actor,
+        action: str,
+        element_id: str | None,
+        work_item_id: int | None,
+        *,
+        data: Mapping[str, Any] | None = None,
+        comment: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            sa.insert(history_table).values(
+                instance_id=instance_id,
+                at=self.ctx.clock(),
+                actor_id=actor.user_id,
+                action=action,
+                element_id=element_id,
+                work_item_id=work_item_id,
+                outcome=action if action in OUTCOMES else None,
+                comment=comment,
+                data=_json(data) if data else None,
+            )
+        )
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _json(data: Mapping[str, Any]) -> dict[str, Any]:
+    """History data as JSON (decimals as exact strings)."""
+    out = to_data(dict(data))
+    return {
+        k: (str(v) if not isinstance(v, str | int | bool | type(None) | list | dict) else v)
+        for k, v in out.items()
+    }
