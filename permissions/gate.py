@@ -145,6 +145,13 @@ class Gate:
             return None
         return access.where(self.schema.form(form).table)
 
+    def roles(self) -> frozenset[str]:
+        """The caller's role keys, inherited ones included (none for a superuser)."""
+        if self._policy is None:
+            return frozenset()
+        subjects = self._policy.subjects(self.caller.user)
+        return frozenset(s.removeprefix("role:") for s in subjects if s.startswith("role:"))
+
     def may(self, form: str) -> Callable[[str], bool]:
         return lambda action: self.access(form, action).allowed
 

@@ -29,7 +29,9 @@ from runtime.web.routes import (
     forms,
     health,
     permissions,
+    processes,
     records,
+    tasks,
 )
 
 DESCRIPTION = """
@@ -78,7 +80,7 @@ def create_app(
     )
     app.state.ctx = AppContext(settings=settings, engine=engine, schemas=SchemaCache(schema_ttl))
     problems.install(app)
-    for module in (health, docs, auth, forms, permissions, records):
+    for module in (health, docs, auth, forms, permissions, records, processes, tasks):
         app.include_router(module.router)
     admins = (admin_users, admin_departments, admin_roles, admin_policy, admin_audit, admin_jobs)
     for admin in admins:

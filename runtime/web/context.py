@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from engine.catalog import Schema, fingerprint, load_schema
+from engine.processes.definitions import SpecCache
 from permissions.compile import AccessCompiler
 from runtime.settings import Settings
 from runtime.web.openapi_access import TailoredDocuments
@@ -63,5 +64,7 @@ class AppContext:
     session_ttl: dt.timedelta = dt.timedelta(hours=12)
     # One compiler per process: compiled access is cached per policy version.
     access: AccessCompiler = field(default_factory=AccessCompiler)
+    # Parsed BPMN specs per process version (versions never change).
+    process_specs: SpecCache = field(default_factory=SpecCache)
     # OpenAPI documents tailored to callers' access, shared by equal grants.
     documents: TailoredDocuments = field(default_factory=TailoredDocuments)

@@ -114,5 +114,23 @@ async def json_body(request: Request) -> Any:
 JsonBody = Annotated[Any, Depends(json_body)]
 
 
+async def optional_json_body(request: Request) -> Any:
+    """Like ``json_body``, but an empty body (and no content type) is ``None``."""
+    if not await request.body() and not request.headers.get("content-type"):
+        return None
+    return await json_body(request)
+
+
+OptionalJsonBody = Annotated[Any, Depends(optional_json_body)]
+
+
+async def raw_body(request: Request) -> bytes:
+    """The body as bytes (already bounded by the body-size middleware)."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
 def json_response_body(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()

@@ -23,6 +23,8 @@ from engine.errors import (
     RecordValidationError,
     StaleVersionError,
 )
+from engine.expressions.errors import ExpressionError
+from engine.processes.errors import ProcessRuntimeError
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger("formflow.web")
@@ -53,6 +55,8 @@ STATUS: list[tuple[type[FormflowError], int, str]] = [
     (ConflictError, 409, "conflict"),
     (RecordValidationError, 422, "validation"),
     (DefinitionError, 422, "invalid-definition"),
+    (ExpressionError, 422, "invalid-expression"),
+    (ProcessRuntimeError, 422, "process-error"),
     (QueryError, 400, "invalid-query"),
     (NotFoundError, 404, "not-found"),
     (AuthenticationError, 401, "unauthenticated"),

@@ -74,17 +74,29 @@ def test_every_api_route_but_login_needs_authentication(api: Api) -> None:
         ("GET", "/api/v1/forms/{form}/records/{record_id}"),
         ("GET", "/api/v1/forms/{form}/records/{record_id}/history"),
         ("GET", "/api/v1/permissions/explain"),
+        ("GET", "/api/v1/processes"),
+        ("GET", "/api/v1/processes/instances/{instance_id}"),
+        ("GET", "/api/v1/tasks"),
+        ("GET", "/api/v1/tasks/{task_id}"),
         ("PATCH", "/api/v1/forms/{form}/records/{record_id}"),
         ("POST", "/api/v1/auth/api-keys"),
         ("POST", "/api/v1/auth/login"),
         ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/forms/{form}/records"),
         ("POST", "/api/v1/forms/{form}/records:batch"),
+        ("POST", "/api/v1/processes"),
+        ("POST", "/api/v1/processes/{key}/instances"),
+        ("POST", "/api/v1/tasks/{task_id}:approve"),
+        ("POST", "/api/v1/tasks/{task_id}:claim"),
+        ("POST", "/api/v1/tasks/{task_id}:complete"),
+        ("POST", "/api/v1/tasks/{task_id}:reject"),
+        ("POST", "/api/v1/tasks/{task_id}:unclaim"),
     ]
     rid = api.create("sample", {"title": "secret"})["id"]
     for method, path in routes:
         names = {n: "x" for n in ("code", "key", "parent", "role", "name")}
-        url = path.format(form="sample", record_id=rid, key_id=1, user_id=1, **names)
+        ids = {n: 1 for n in ("key_id", "user_id", "instance_id", "task_id", "job_id")}
+        url = path.format(form="sample", record_id=rid, **ids, **names)
         for headers in (
             {},
             {"Authorization": "Bearer ffs_forged"},

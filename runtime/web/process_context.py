@@ -1,0 +1,37 @@
+"""What process commands need from a request: the actor, and an engine wired to the app.
+
+The actor's roles are those of the compiled policy (inherited ones
+included) and their departments those the gate loaded, so task candidates
+match exactly the people permissions know. Task data is checked against the
+task's form with the record codec (all problems at once, each at its
+pointer), like a record payload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.processes.instances import Actor, Context, Processes
+from engine.records.codec import codec_for
+from permissions.gate import Gate
+from runtime.web.context import AppContext
+
+
+def actor_of(gate: Gate) -> Actor:
+    caller = gate.caller
+    return Actor(
+        user_id=caller.user_id,
+        roles=gate.roles(),
+        dept_ids=caller.user.dept_ids,
+        superuser=caller.superuser,
+    )
+
+
+def processes_for(conn: sa.Connection, ctx: AppContext, gate: Gate) -> Processes:
+    def validate_form(form: str, values: Any) -> dict[str, Any]:
+        codec_for(gate.schema.form(form).definition).parse(values, partial=True)
+        return dict(values)
+
+    return Processes(Context(conn, ctx.process_specs, ctx.clock, validate_form=validate_form))

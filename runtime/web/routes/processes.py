@@ -1,0 +1,212 @@
+"""Processes over HTTP: publish (administrators), list, start, look at an instance.
+
+Starting a process bound to a record needs read access to that record
+(through the same compiled access as the record API: out of scope is 404).
+An instance is visible to its starter, to everyone who has or had one of
+its tasks, and to administrators.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError, RecordValidationError
+from engine.processes import inbox
+from engine.processes.definitions import list_processes, publish_process
+from engine.processes.tables import work_item_table
+from permissions.records import GuardedRecords
+from runtime.web.deps import (
+    Access,
+    Ctx,
+    CurrentUser,
+    Db,
+    OptionalJsonBody,
+    RawBody,
+    RowId,
+    json_response_body,
+)
+from runtime.web.problems import BadRequestError, UnsupportedMediaTypeError
+from runtime.web.process_context import actor_of, processes_for
+
+router = APIRouter(prefix="/api/v1/processes", tags=["processes"])
+# Problem responses besides the ones every operation documents (runtime.web.openapi).
+REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Not allowed"},
+    415: {"description": "Not the expected media type"},
+    422: {"description": "Invalid input"},
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Conflict with the process's current state"}
+}
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json_response_body(data), status, media_type="application/json")
+
+
+@router.get("", summary="List published processes")
+def list_(conn: Db, gate: Access) -> Response:
+    return _json({"items": list_processes(conn)})
+
+
+@router.post(
+    "",
+    summary="Publish a BPMN 2.0 file as a new version of its process (administrators)",
+    description='The body is `{"bpmn": "<the BPMN XML>"}`; a raw BPMN file sent as '
+    "`application/xml` is accepted too (`curl --data-binary @loan.bpmn`).",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["bpmn"],
+                        "additionalProperties": False,
+                        "properties": {"bpmn": {"type": "string", "maxLength": 2_000_000}},
+                    }
+                }
+            },
+        }
+    },
+    responses={201: {"description": "Published"}, 200: {"description": "Unchanged"}, **REFUSED},
+)
+def publish(request: Request, user: CurrentUser, raw: RawBody, conn: Db, ctx: Ctx) -> Response:
+    if not user.is_superuser:
+        raise PermissionDeniedError("Only administrators publish processes.")
+    text = _bpmn_text(request.headers.get("content-type", ""), raw)
+    result = publish_process(conn, text, actor_id=user.user_id, now=ctx.clock())
+    body = {
+        "key": result.key,
+        "name": result.name,
+        "version": result.version,
+        "changed": result.changed,
+        "warnings": [w.as_dict() for w in result.warnings],
+    }
+    return _json(body, 201 if result.changed else 200)
+
+
+def _bpmn_text(content_type: str, raw: bytes) -> str:
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in ("application/xml", "text/xml"):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RecordValidationError(
+                "The BPMN file must be UTF-8.", [ErrorDetail("", "not UTF-8")]
+            ) from None
+    if kind != "application/json" and not kind.endswith("+json"):
+        raise UnsupportedMediaTypeError('Send {"bpmn": ...} as JSON, or the file as XML.')
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestError("The body is not valid JSON.") from None
+    if not isinstance(body, dict) or set(body) != {"bpmn"} or not isinstance(body["bpmn"], str):
+        raise RecordValidationError(
+            'The body is {"bpmn": "<BPMN XML>"}.', [ErrorDetail("/bpmn", "the BPMN XML as text")]
+        )
+    return body["bpmn"]
+
+
+def _shape(payload: Any, allowed: set[str]) -> dict[str, Any]:
+    if payload is None:
+        return {}
+    if not isinstance(payload, dict):
+        raise RecordValidationError("The body must be a JSON object.", [ErrorDetail("", "object")])
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise RecordValidationError(
+            "Unknown members.", [ErrorDetail(f"/{k}", f"unknown member {k!r}") for k in unknown]
+        )
+    data = payload.get("data", {})
+    if not isinstance(data, dict):
+        raise RecordValidationError("data must be an object.", [ErrorDetail("/data", "object")])
+    return payload
+
+
+@router.post(
+    "/{key}/instances",
+    summary="Start a process (optionally bound to a record)",
+    status_code=201,
+    responses={404: {"description": "No such process or record"}, **REFUSED, **CONFLICT},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "data": {"type": "object"},
+                            "record": {
+                                "type": "object",
+                                "required": ["form", "id"],
+                                "properties": {
+                                    "form": {"type": "string"},
+                                    "id": {"type": "integer", "minimum": 1},
+                                },
+                            },
+                        },
+                    }
+                }
+            }
+        }
+    },
+)
+def start(key: str, gate: Access, payload: OptionalJsonBody, conn: Db, ctx: Ctx) -> Response:
+    body = _shape(payload, {"data", "record"})
+    record = body.get("record")
+    bound = None
+    if record is not None:
+        form, record_id = (
+            (record.get("form"), record.get("id")) if isinstance(record, dict) else (None, None)
+        )
+        if (
+            not isinstance(form, str)
+            or not isinstance(record_id, int)
+            or isinstance(record_id, bool)
+        ):
+            raise RecordValidationError(
+                "record is {form, id}.", [ErrorDetail("/record", "an object with form and id")]
+            )
+        # The caller must be able to read the record: out of scope answers 404.
+        GuardedRecords(conn, gate, form).get(record_id, fields=())
+        assert isinstance(record_id, int)
+        bound = (form, record_id)
+    engine = processes_for(conn, ctx, gate)
+    instance_id = engine.start(key, actor=actor_of(gate), data=body.get("data", {}), record=bound)
+    return _json(inbox.instance(conn, instance_id), 201)
+
+
+@router.get(
+    "/instances/{instance_id}",
+    summary="A process instance: its tasks and history",
+    responses={404: {"description": "No such instance (or not yours to see)"}},
+)
+def get_instance(instance_id: RowId, conn: Db, gate: Access) -> Response:
+    found = inbox.instance(conn, instance_id)
+    actor = actor_of(gate)
+    involved = actor.superuser or found["started_by"] == actor.user_id
+    if not involved:
+        w = work_item_table
+        involved = (
+            conn.execute(
+                sa.select(w.c.id).where(
+                    w.c.instance_id == instance_id,
+                    sa.or_(
+                        w.c.assignee_id == actor.user_id,
+                        w.c.completed_by == actor.user_id,
+                        inbox.candidate_of(actor),
+                    ),
+                )
+            ).first()
+            is not None
+        )
+    if not involved:
+        raise NotFoundError(f"Process instance {instance_id} does not exist.")
+    return _json(found)
