@@ -6,9 +6,9 @@ branches, each with four sub-branches — and a branch head gets the bank
 role shape of examples/bank_crm: read customers of the branch and every
 sub-branch (``dept_tree``, through the closure table), phone and ID number
 masked, and the global private-banking restriction (``tier`` is not
-``private``). Each request is what the REST handler does below HTTP: load
-the caller (departments and policy version, one query), open the gate
-(compiled access from the warm per-version cache), and
+``private``). Each request is what the REST handler does below HTTP: read the policy
+version (the REST edge reads it with the credential), take the caller and
+the compiled access from their per-version caches, open the gate, and
 ``GuardedRecords.page`` (one SELECT, masking). The superuser runs the very
 same path with no scope and no masking. Timed alternately, each in its own
 transaction; the pages are checked first (every row of the head's page in
@@ -41,8 +41,8 @@ from engine.catalog import Schema, load_schema
 from engine.records.query import Filter, ListQuery, Sort
 from engine.system import department_table, user_department_table
 from permissions.compile import AccessCompiler
-from permissions.gate import Caller, Gate, load_caller
-from permissions.org import rebuild_closure
+from permissions.gate import Caller, CallerCache, Gate, load_caller
+from permissions.org import policy_version, rebuild_closure
 from permissions.policy import PolicyStore
 from permissions.records import GuardedRecords
 from runtime.auth.service import create_user
@@ -102,10 +102,17 @@ class Side:
     superuser: bool
 
 
+CALLERS = CallerCache()
+
+
 def request(
     conn: sa.Connection, compiler: AccessCompiler, schema: Schema, side: Side, query: ListQuery
 ) -> list[dict[str, Any]]:
-    caller = load_caller(conn, side.user_id, superuser=side.superuser)
+    # The REST edge reads the policy version with the credential (one query
+    # that both sides pay); callers and compiled access are then cached per
+    # version, as runtime.web.deps.get_gate does.
+    version = policy_version(conn)
+    caller = CALLERS.get(conn, side.user_id, superuser=side.superuser, version=version)
     gate = Gate.open(conn, compiler, caller, schema)
     return GuardedRecords(conn, gate, "customer").page(query).page.items
 

@@ -84,6 +84,33 @@ def load_caller(
     return Caller(user=user, superuser=superuser, primary_dept_id=primary, policy_version=version)
 
 
+class CallerCache:
+    """Callers (departments) per (user, policy version); one per process.
+
+    Every organisation change bumps the policy version, so an entry can only
+    be stale for a version no request asks for any more.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._entries: dict[tuple[int, int, bool], Caller] = {}
+        self._max = max_entries
+
+    def get(
+        self, conn: sa.Connection, user_id: int, *, superuser: bool, version: int | None
+    ) -> Caller:
+        if version is None:
+            return load_caller(conn, user_id, superuser=superuser)
+        key = (user_id, version, superuser)
+        found = self._entries.get(key)
+        if found is None:
+            found = load_caller(conn, user_id, superuser=superuser)
+            if found.policy_version == version:
+                if len(self._entries) >= self._max:
+                    self._entries.clear()
+                self._entries[key] = found
+        return found
+
+
 _NO_EXPLAIN = AccessExplain((), (), {}, (), ("all",), (), ())
 
 

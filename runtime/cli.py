@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from engine.apps import canonical_json, export_app, import_app, read_definition
 from engine.catalog import get_published, get_version_definition
 from engine.errors import FormflowError, NotFoundError
+from engine.processes.apps import export_processes, import_processes
 from engine.publish.service import PublishResult, plan_publish, publish
 from permissions.apps import ROLES_FILE, export_roles, import_roles
 from runtime.auth.service import create_api_key, create_user, find_user_id
@@ -296,13 +297,20 @@ def app_import(state: CliState, directory: Path, dry_run: bool) -> None:
     """Publish every form of the app in DIRECTORY, all or nothing.
 
     Then apply DIRECTORY/roles.json, if there is one (roles, grants, scopes
-    and restrictions), in the same transaction.
+    and restrictions), and publish DIRECTORY/processes/*.bpmn, in the same
+    transaction.
     """
     with state.transaction(commit=not dry_run) as conn:
         results = import_app(conn, directory)
         roles = import_roles(conn, directory)
+        processes = import_processes(conn, directory, actor_id=None, now=dt.datetime.now(dt.UTC))
     for result in results:
         _echo_result(result)
+    for p in processes:
+        state_word = f"published v{p.version}" if p.changed else f"unchanged (v{p.version})"
+        click.echo(f"process {p.key}: {state_word}")
+        for w in p.warnings:
+            click.echo(f"  warning {w.pointer}: {w.message}")
     if roles is not None:
         click.echo(
             f"{'Dry run: ' if dry_run else ''}{ROLES_FILE}: {roles.roles_created} role(s) created, "
@@ -325,6 +333,7 @@ def app_export(state: CliState, directory: Path) -> None:
     with state.transaction(commit=False) as conn:
         result = export_app(conn, directory)
         roles = export_roles(conn, directory)
+        bpmn_files = export_processes(conn, directory)
     for f in result.files:
         click.echo(f"{'wrote    ' if f.changed else 'unchanged'}  {f.path}  (v{f.version})")
     for path in result.unknown:
@@ -336,6 +345,8 @@ def app_export(state: CliState, directory: Path) -> None:
         click.echo(f"{status}  {roles.path}  ({roles.roles} role(s))")
         for line in roles.skipped:
             click.echo(f"note: {line} cannot be written to {ROLES_FILE}; left out.")
+    for path in bpmn_files:
+        click.echo(f"wrote      {path}")
 
 
 # --- user ---------------------------------------------------------------------
@@ -654,4 +665,4 @@ def _echo_logins(report: DemoReport, base_url: str) -> None:
 
 # Administration commands (dept, role, scope, restriction, audit, user membership and flags)
 # register themselves on the groups above.
-from runtime import cli_admin, cli_jobs, cli_policy  # noqa: E402, F401
+from runtime import cli_admin, cli_jobs, cli_policy, cli_process  # noqa: E402, F401

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 import runtime
 from engine.apps import import_app
 from engine.catalog import load_schema
+from engine.processes.apps import import_processes
 from engine.publish.service import PublishResult
 from engine.system import user_table
 from permissions.apps import import_roles
@@ -131,6 +132,7 @@ def prepare_demo(
     before, after = upgrade_database(conn)
     results = import_app(conn, app_dir)
     import_roles(conn, app_dir)  # roles.json, when the app has one; idempotent
+    import_processes(conn, app_dir, actor_id=None, now=dt.datetime.now(dt.UTC))
     now = dt.datetime.now(dt.UTC)
     hashes = _Hashes()
     created = _ensure_logins(conn, now=now, hashes=hashes)

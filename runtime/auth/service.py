@@ -24,7 +24,7 @@ from engine.errors import (
     NotFoundError,
     RecordValidationError,
 )
-from engine.system import api_key_table, auth_token_table, user_table
+from engine.system import api_key_table, auth_token_table, policy_state_table, user_table
 from runtime.auth.passwords import hash_password, password_problem, verify_password
 
 SESSION_PREFIX = "ffs_"
@@ -43,6 +43,10 @@ class Principal:
     is_superuser: bool
     via: Literal["token", "api_key"]
     credential_id: int
+    # ff_policy_state.version, read by the same query: compiled access and the
+    # caller's departments are cached per version, so a warm request needs no
+    # other round trip for permissions.
+    policy_version: int | None = None
 
 
 def _digest(secret: str) -> str:
@@ -156,8 +160,16 @@ def authenticate(conn: sa.Connection, credential: str, *, now: dt.datetime) -> P
 
 
 def _user_columns() -> list[sa.ColumnElement[Any]]:
-    u = user_table
-    return [u.c.id.label("uid"), u.c.username, u.c.display_name, u.c.is_superuser, u.c.is_active]
+    u, p = user_table, policy_state_table
+    version = sa.select(p.c.version).where(p.c.id == 1).scalar_subquery()
+    return [
+        u.c.id.label("uid"),
+        u.c.username,
+        u.c.display_name,
+        u.c.is_superuser,
+        u.c.is_active,
+        version.label("policy_version"),
+    ]
 
 
 def _principal(row: Any, via: Literal["token", "api_key"], credential_id: int) -> Principal:
@@ -168,6 +180,7 @@ def _principal(row: Any, via: Literal["token", "api_key"], credential_id: int) -
         is_superuser=bool(row.is_superuser),
         via=via,
         credential_id=credential_id,
+        policy_version=row.policy_version,
     )
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from engine.catalog import Schema, fingerprint, load_schema
 from engine.processes.definitions import SpecCache
 from permissions.compile import AccessCompiler
+from permissions.gate import CallerCache
 from runtime.settings import Settings
 from runtime.web.openapi_access import TailoredDocuments
 
@@ -64,6 +65,8 @@ class AppContext:
     session_ttl: dt.timedelta = dt.timedelta(hours=12)
     # One compiler per process: compiled access is cached per policy version.
     access: AccessCompiler = field(default_factory=AccessCompiler)
+    # The callers' departments, per policy version (org changes bump it).
+    callers: CallerCache = field(default_factory=CallerCache)
     # Parsed BPMN specs per process version (versions never change).
     process_specs: SpecCache = field(default_factory=SpecCache)
     # OpenAPI documents tailored to callers' access, shared by equal grants.

@@ -12,7 +12,7 @@ from fastapi import Depends, Path, Request
 
 from engine.errors import AuthenticationError
 from engine.forms.fieldtypes import INT64_MAX
-from permissions.gate import Gate, load_caller
+from permissions.gate import Gate
 from runtime.auth.service import Principal, authenticate
 from runtime.web.context import AppContext
 from runtime.web.problems import BadRequestError, UnsupportedMediaTypeError
@@ -86,7 +86,9 @@ CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 def get_gate(conn: Db, ctx: Ctx, user: CurrentUser) -> Gate:
     """The caller's access for this request: departments and policy version read once."""
-    caller = load_caller(conn, user.user_id, superuser=user.is_superuser)
+    caller = ctx.callers.get(
+        conn, user.user_id, superuser=user.is_superuser, version=user.policy_version
+    )
     return Gate.open(conn, ctx.access, caller, ctx.schemas.get(conn))
 
 

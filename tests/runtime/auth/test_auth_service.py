@@ -99,6 +99,7 @@ def test_session_tokens(connection: sa.Connection) -> None:
         is_superuser=False,
         via="token",
         credential_id=principal.credential_id,
+        policy_version=0,  # read by the same query: a fresh database's version
     )
     expired = "The session has expired or was revoked; log in again."
     with pytest.raises(AuthenticationError, match=exact(expired)):

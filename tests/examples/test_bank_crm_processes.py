@@ -1,0 +1,183 @@
+"""The bank CRM's example processes, end to end through the REST API as the demo staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from engine.apps import import_app
+from engine.processes.apps import import_processes
+from engine.system import user_table
+from permissions.apps import import_roles
+from runtime.auth.service import issue_session
+from runtime.sample_data import load_sample_data
+from runtime.settings import Settings
+from runtime.web.app import create_app
+
+APP = Path(__file__).resolve().parents[2] / "examples" / "bank_crm"
+STAFF = ("rm_wang", "branch_li", "risk_qian", "hq_zhao", "cc_gao", "rm_liu")
+
+
+class Bank:
+    def __init__(self, client: TestClient, headers: dict[str, dict[str, str]], ids: dict[str, int]):
+        self.client, self.headers, self.ids = client, headers, ids
+
+    def start(self, who: str, key: str, **body: Any) -> dict[str, Any]:
+        r = self.client.post(
+            f"/api/v1/processes/{key}/instances", json=body, headers=self.headers[who]
+        )
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def instance(self, who: str, instance_id: int) -> dict[str, Any]:
+        r = self.client.get(f"/api/v1/processes/instances/{instance_id}", headers=self.headers[who])
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def open_tasks(self, instance_id: int, viewer: str = "rm_wang") -> list[str]:
+        tasks = self.instance(viewer, instance_id)["tasks"]
+        return sorted(t["element_id"] for t in tasks if t["status"] == "open")
+
+    def act(
+        self, who: str, instance_id: int, element: str, op: str = "approve", **body: Any
+    ) -> None:
+        """``who`` finds the task in their inbox (theirs or their group's) and does ``op``."""
+        headers = self.headers[who]
+        mine = self.client.get("/api/v1/tasks?view=mine", headers=headers).json()["items"]
+        group = self.client.get("/api/v1/tasks?view=group", headers=headers).json()["items"]
+        found = [
+            t
+            for t in mine + group
+            if t["instance_id"] == instance_id and t["element_id"] == element
+        ]
+        assert found, f"{who} has no {element} task in {instance_id}"
+        task = found[0]
+        if task["assignee_id"] is None:
+            claimed = self.client.post(f"/api/v1/tasks/{task['id']}:claim", headers=headers)
+            assert claimed.status_code == 200, claimed.text
+        r = self.client.post(f"/api/v1/tasks/{task['id']}:{op}", json=body, headers=headers)
+        assert r.status_code == 200, r.text
+
+    def status(self, instance_id: int) -> str:
+        return str(self.instance("rm_wang", instance_id)["status"])
+
+
+@pytest.fixture
+def bank(engine: sa.Engine, database_url: str) -> Iterator[Bank]:
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        import_app(conn, APP)
+        import_roles(conn, APP)
+        load_sample_data(conn, customers=10, today=dt.date(2026, 3, 16))
+        assert len(import_processes(conn, APP, actor_id=None, now=now)) == 3
+        ids = {
+            r.username: int(r.id)
+            for r in conn.execute(sa.select(user_table.c.username, user_table.c.id))
+        }
+        headers = {}
+        for who in STAFF:
+            token, _ = issue_session(conn, ids[who], now=now, ttl=dt.timedelta(hours=1))
+            headers[who] = {"Authorization": f"Bearer {token}"}
+    app = create_app(Settings(database_url=database_url), engine=engine, schema_ttl=0)
+    with TestClient(app) as client:
+        yield Bank(client, headers, ids)
+
+
+def own_loan(bank: Bank) -> int:
+    page = bank.client.get(
+        "/api/v1/forms/loan_application/records?limit=1", headers=bank.headers["rm_wang"]
+    ).json()
+    return int(page["items"][0]["id"])
+
+
+def test_credit_approval_needs_both_countersignatures(bank: Bank) -> None:
+    loan = own_loan(bank)
+    record = {"form": "loan_application", "id": loan}
+    agreed = bank.start("rm_wang", "credit_countersign", record=record)["id"]
+    refused = bank.start("rm_wang", "credit_countersign", record=record)["id"]
+    for instance in (agreed, refused):
+        bank.act("rm_wang", instance, "prepare", "complete", data={"purpose": "business"})
+        assert bank.open_tasks(instance) == ["branch_sign", "risk_sign"]
+    bank.act("risk_qian", agreed, "risk_sign", comment="风险可控")
+    assert bank.status(agreed) == "running"  # still waiting for the branch head
+    bank.act("branch_li", agreed, "branch_sign", comment="同意")
+    assert bank.status(agreed) == "completed"
+    assert bank.instance("rm_wang", agreed)["history"][-1]["comment"] == "同意"
+    bank.act("risk_qian", refused, "risk_sign")
+    bank.act("branch_li", refused, "branch_sign", "reject", comment="额度过高")
+    view = bank.instance("rm_wang", refused)
+    assert view["status"] == "completed"
+    assert [t["outcome"] for t in view["tasks"]] == ["submit", "approve", "reject"]
+    # Task data is checked against the task's form.
+    third = bank.start("rm_wang", "credit_countersign", record=record)["id"]
+    mine = bank.client.get("/api/v1/tasks?view=mine", headers=bank.headers["rm_wang"]).json()
+    task = next(t for t in mine["items"] if t["instance_id"] == third)
+    bad = bank.client.post(
+        f"/api/v1/tasks/{task['id']}:complete",
+        json={"data": {"amount": "not money"}},
+        headers=bank.headers["rm_wang"],
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["pointer"] == "/amount"
+
+
+def test_loan_service_runs_its_nine_steps(bank: Bank) -> None:
+    instance = bank.start(
+        "rm_wang", "loan_service", record={"form": "loan_application", "id": own_loan(bank)}
+    )["id"]
+    steps = [
+        ("rm_wang", "accept", "complete"),
+        ("rm_wang", "collect_documents", "complete"),
+        ("branch_li", "branch_review", "approve"),
+        ("rm_wang", "due_diligence", "complete"),
+        ("risk_qian", "risk_review", "approve"),
+        ("hq_zhao", "credit_approval", "approve"),
+        ("rm_wang", "sign_contract", "complete"),
+        ("hq_zhao", "disburse", "complete"),
+        ("rm_wang", "follow_up", "complete"),
+    ]
+    for who, element, op in steps:
+        assert bank.open_tasks(instance) == [element]
+        bank.act(who, instance, element, op)
+    view = bank.instance("rm_wang", instance)
+    assert view["status"] == "completed"
+    assert [t["element_id"] for t in view["tasks"]] == [e for _, e, _ in steps]
+    assert all(t["due_at"] for t in view["tasks"])
+    # A rejection at the branch review ends with the customer told.
+    other = bank.start("rm_wang", "loan_service")["id"]
+    for who, element, op in steps[:2]:
+        bank.act(who, other, element, op)
+    bank.act("branch_li", other, "branch_review", "reject", comment="收入证明不足")
+    assert bank.open_tasks(other) == ["notify_rejection"]
+    bank.act("rm_wang", other, "notify_rejection", "complete")
+    assert bank.status(other) == "completed"
+
+
+def test_complaint_loops_until_the_customer_is_satisfied(bank: Bank) -> None:
+    instance = bank.start("cc_gao", "complaint_handling", data={"summary": "柜台排队过久"})["id"]
+    bank.act("branch_li", instance, "first_response", "complete")
+    bank.act("branch_li", instance, "handle", "complete")
+    bank.act("cc_gao", instance, "confirm", "reject", comment="客户仍不满意")
+    assert bank.open_tasks(instance, viewer="cc_gao") == ["handle"]
+    bank.act("branch_li", instance, "handle", "complete")
+    bank.act("cc_gao", instance, "confirm", "approve")
+    view = bank.instance("cc_gao", instance)
+    assert view["status"] == "completed"
+    assert [t["element_id"] for t in view["tasks"]] == [
+        "first_response",
+        "handle",
+        "confirm",
+        "handle",
+        "confirm",
+    ]
+    # The relationship manager of another branch had no part in it.
+    outsider = bank.client.get(
+        f"/api/v1/processes/instances/{instance}", headers=bank.headers["rm_liu"]
+    )
+    assert outsider.status_code == 404
