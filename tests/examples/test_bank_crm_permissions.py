@@ -225,9 +225,7 @@ def check_reads(bank: Bank, p: Player, form: str, checked: Iterator[int]) -> Non
         for suffix in ("", "/history"):
             got = client.get(url(form, r["id"], suffix), headers=p.headers)
             assert got.status_code == 404, (suffix, got.text)
-            assert got.json()["detail"] == missing.json()["detail"].replace(
-                "9000000", str(r["id"])
-            )
+            assert got.json()["detail"] == missing.json()["detail"].replace("9000000", str(r["id"]))
             next(checked)
     check_query_refusals(bank, p, form, checked)
     check_expand(bank, p, form, items[:20], checked)
