@@ -39,6 +39,8 @@ from engine.jobs import (
     status_counts,
 )
 from engine.jobs.table import PENDING, RUNNING
+from engine.processes.definitions import SpecCache
+from engine.processes.handlers import process_handlers
 from permissions.org import write_audit
 from runtime.settings import Settings
 
@@ -62,8 +64,14 @@ def register_builtin_handlers(registry: HandlerRegistry) -> None:
     registry.register(NOOP, _noop)
 
 
+def register_process_handlers(registry: HandlerRegistry) -> None:
+    """Timers, reminders and escalations of process instances (engine.processes.handlers)."""
+    for kind, handler in process_handlers(SpecCache(), utcnow).items():
+        registry.register(kind, handler)
+
+
 # Every runtime module that contributes job handlers, in registration order.
-CONTRIBUTORS: tuple[Contributor, ...] = (register_builtin_handlers,)
+CONTRIBUTORS: tuple[Contributor, ...] = (register_builtin_handlers, register_process_handlers)
 
 
 def build_registry(contributors: Iterable[Contributor] | None = None) -> HandlerRegistry:

@@ -38,7 +38,17 @@ PROCESS_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 
 # Properties Formflow reads on a task (docs/processes.md).
 PROPERTIES = frozenset(
-    {"assignee", "candidateUsers", "candidateRoles", "candidateDepartments", "dueIn", "form"}
+    {
+        "assignee",
+        "candidateUsers",
+        "candidateRoles",
+        "candidateDepartments",
+        "dueIn",
+        "remindBefore",
+        "escalateTo",
+        "form",
+        "makerChecker",
+    }
 )
 # Camunda attributes with a Formflow meaning: attribute -> our property.
 CAMUNDA_MAPPED = {
@@ -203,7 +213,13 @@ def _read_elements(
             if cond is not None and (cond.text or "").strip():
                 conditions[eid] = (cond.text or "").strip()
         elif tag == "timerEventDefinition":
-            for kind in ("timeDuration", "timeDate", "timeCycle"):
+            if node.find(_q(BPMN, "timeCycle")) is not None:
+                problems.append(
+                    ErrorDetail(
+                        f"#{_owner(node)}", "repeating timers (timeCycle) are not supported"
+                    )
+                )
+            for kind in ("timeDuration", "timeDate"):
                 expr = node.find(_q(BPMN, kind))
                 if expr is not None:
                     timers[_owner(node)] = (expr.text or "").strip()

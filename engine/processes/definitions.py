@@ -60,9 +60,20 @@ def check_references(conn: sa.Connection, parsed: ParsedBpmn) -> list[ErrorDetai
             problems.append(ErrorDetail(where, f"form {props['form']!r} is not published"))
         if "assignee" in props:
             _expression(where, "assignee", props["assignee"], problems)
-        for role in _names(props.get("candidateRoles", "")):
-            if role not in roles:
-                problems.append(ErrorDetail(where, f"role {role!r} does not exist"))
+        for key in ("candidateRoles", "escalateTo"):
+            for role in _names(props.get(key, "")):
+                if role not in roles:
+                    problems.append(ErrorDetail(where, f"{key}: role {role!r} does not exist"))
+        if "remindBefore" in props:
+            if "dueIn" not in props:
+                problems.append(ErrorDetail(where, "remindBefore needs a dueIn"))
+            try:
+                if parse_duration(props["remindBefore"]).days:
+                    problems.append(
+                        ErrorDetail(where, "remindBefore takes hours and minutes (PT30M, PT4H)")
+                    )
+            except CalendarDefinitionError as exc:
+                problems.append(ErrorDetail(where, f"remindBefore: {exc.message}"))
         if "dueIn" in props:
             try:
                 parse_duration(props["dueIn"])

@@ -43,6 +43,7 @@ from engine.processes.tables import (
     instance_table,
     work_item_table,
 )
+from engine.processes.timers import schedule_sla, schedule_timers
 from engine.system import department_table, user_table
 
 RUNNING, COMPLETED = "running", "completed"
@@ -127,6 +128,7 @@ class Processes:
         )
         self._history(instance_id, actor, "start", None, None, data=dict(data or {}))
         self._project(instance_id, workflow, parsed, started_by=actor.user_id)
+        schedule_timers(self.conn, instance_id, workflow, self.ctx.script_engine, now)
         return instance_id
 
     def complete(
@@ -184,6 +186,7 @@ class Processes:
         )
         self._save(instance, workflow)
         self._project(instance.id, workflow, parsed, started_by=instance.started_by)
+        schedule_timers(self.conn, instance.id, workflow, self.ctx.script_engine, now)
         return int(instance.id)
 
     def claim(self, work_item_id: int, *, actor: Actor) -> None:
@@ -265,6 +268,7 @@ class Processes:
                 continue
             context = {**task.data, "initiator": started_by}
             assignee = self._assignee(element, context)
+            due = self._due(element, now)
             item_id = int(
                 self.conn.execute(
                     sa.insert(w)
@@ -276,7 +280,7 @@ class Processes:
                         form_key=element.properties.get("form"),
                         status=OPEN,
                         assignee_id=assignee,
-                        due_at=self._due(element, now),
+                        due_at=due,
                         created_at=now,
                     )
                     .returning(w.c.id)
@@ -288,6 +292,7 @@ class Processes:
                     sa.insert(candidate_table),
                     [{"work_item_id": item_id, "kind": k, "ref": r} for k, r in candidates],
                 )
+            schedule_sla(self.conn, item_id, element.properties, now, due, self.calendar)
 
     # -- assignment ----------------------------------------------------------
 
@@ -336,12 +341,15 @@ class Processes:
             out.append(("role", element.lane))  # lanes map to roles by default
         return sorted(set(out))
 
+    @property
+    def calendar(self) -> BusinessCalendar:
+        # Years the holiday data does not cover yet count weekends only
+        # (docs/calendar.md), rather than refusing to compute a due time.
+        return self.ctx.calendar or BusinessCalendar(unknown_years="weekends")
+
     def _due(self, element: Element, now: dt.datetime) -> dt.datetime | None:
         text = element.properties.get("dueIn")
-        if not text:
-            return None
-        calendar = self.ctx.calendar or BusinessCalendar(unknown_years="weekends")
-        return calendar.add(now, text)
+        return self.calendar.add(now, text) if text else None
 
     # -- rows ----------------------------------------------------------------
 

@@ -1,0 +1,105 @@
+"""The jobs worker's side of processes: fire timers, remind, escalate.
+
+``process_handlers(specs, clock)`` gives the handler of each process job
+kind (:mod:`engine.processes.timers`); the runtime registers them on the
+worker's registry. Each runs in the job's transaction: the instance row is
+locked, the step is taken, projected, saved and recorded in the history,
+and the job is marked done — all or nothing. A job for a wait that is over
+(the task was completed, the instance ended) does nothing, so retries and
+duplicates are harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.calendar import BusinessCalendar
+from engine.jobs import Job
+from engine.processes.definitions import SpecCache
+from engine.processes.instances import RUNNING, Context, Processes
+from engine.processes.state import load
+from engine.processes.tables import history_table
+from engine.processes.timers import (
+    ESCALATE,
+    REMIND,
+    TIMER,
+    escalate,
+    fire,
+    open_item,
+    schedule_timers,
+)
+
+Handler = Callable[[sa.Connection, Job], None]
+
+
+def process_handlers(
+    specs: SpecCache,
+    clock: Callable[[], dt.datetime],
+    calendar: BusinessCalendar | None = None,
+) -> dict[str, Handler]:
+    def engine(conn: sa.Connection) -> Processes:
+        return Processes(Context(conn, specs, clock, calendar))
+
+    def on_timer(conn: sa.Connection, job: Job) -> None:
+        p = engine(conn)
+        instance = p._lock_instance(int(job.payload["instance"]))
+        if instance.status != RUNNING:
+            return
+        parsed = specs.get(conn, instance.process_key, instance.process_version)
+        workflow = load(instance.state, parsed, p.ctx.script_engine)
+        task_id = str(job.payload["task"])
+        element = next(
+            (t.task_spec.bpmn_id for t in workflow.get_tasks() if str(t.id) == task_id), None
+        )
+        if not fire(workflow, task_id):
+            return  # completed or cancelled meanwhile: nothing to fire
+        p._run(workflow, None)  # an error names its element; the job retries, then incident
+        p._save(instance, workflow)
+        _system_history(p, instance.id, "timer", element)
+        p._project(instance.id, workflow, parsed, started_by=instance.started_by)
+        schedule_timers(conn, instance.id, workflow, p.ctx.script_engine, clock())
+
+    def on_remind(conn: sa.Connection, job: Job) -> None:
+        p = engine(conn)
+        item = open_item(conn, int(job.payload["work_item"]))
+        if item is None:
+            return
+        p._lock_instance(item.instance_id)
+        _system_history(p, item.instance_id, "remind", item.element_id, item.id)
+
+    def on_escalate(conn: sa.Connection, job: Job) -> None:
+        p = engine(conn)
+        item = open_item(conn, int(job.payload["work_item"]))
+        if item is None:
+            return
+        instance = p._lock_instance(item.instance_id)
+        parsed = specs.get(conn, instance.process_key, instance.process_version)
+        added = escalate(conn, item, parsed)
+        _system_history(p, item.instance_id, "escalate", item.element_id, item.id, roles=added)
+
+    return {TIMER: on_timer, REMIND: on_remind, ESCALATE: on_escalate}
+
+
+def _system_history(
+    p: Processes,
+    instance_id: int,
+    action: str,
+    element_id: str | None,
+    work_item_id: int | None = None,
+    **data: Any,
+) -> None:
+    p.conn.execute(
+        sa.insert(history_table).values(
+            instance_id=instance_id,
+            at=p.ctx.clock(),
+            actor_id=None,
+            action=action,
+            element_id=element_id,
+            work_item_id=work_item_id,
+            data=data or None,
+        )
+    )
