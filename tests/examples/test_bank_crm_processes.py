@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from engine.apps import import_app
+from engine.jobs import HandlerRegistry, run_once
+from engine.processes.handlers import process_handlers
 from engine.processes.apps import import_processes
 from engine.system import user_table
 from permissions.apps import import_roles
@@ -24,9 +26,29 @@ APP = Path(__file__).resolve().parents[2] / "examples" / "bank_crm"
 STAFF = ("rm_wang", "branch_li", "risk_qian", "hq_zhao", "cc_gao", "rm_liu")
 
 
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
 class Bank:
-    def __init__(self, client: TestClient, headers: dict[str, dict[str, str]], ids: dict[str, int]):
-        self.client, self.headers, self.ids = client, headers, ids
+    def __init__(
+        self,
+        client: TestClient,
+        headers: dict[str, dict[str, str]],
+        ids: dict[str, int],
+        engine: sa.Engine,
+    ):
+        self.client, self.headers, self.ids, self.engine = client, headers, ids, engine
+        self.now = dt.datetime.now(dt.UTC)
+        client.app.state.ctx.clock = lambda: self.now  # type: ignore[attr-defined]
+
+    def run_jobs(self) -> None:
+        """The jobs worker's turn at ``self.now`` (the simulated clock)."""
+        registry = HandlerRegistry()
+        specs = self.client.app.state.ctx.process_specs  # type: ignore[attr-defined]
+        for kind, handler in process_handlers(specs, lambda: self.now).items():
+            registry.register(kind, handler)
+        report = run_once(self.engine, registry, worker_id="test", clock=lambda: self.now)
+        assert not report.retrying and not report.incidents, report
 
     def start(self, who: str, key: str, **body: Any) -> dict[str, Any]:
         r = self.client.post(
@@ -86,7 +108,7 @@ def bank(engine: sa.Engine, database_url: str) -> Iterator[Bank]:
             headers[who] = {"Authorization": f"Bearer {token}"}
     app = create_app(Settings(database_url=database_url), engine=engine, schema_ttl=0)
     with TestClient(app) as client:
-        yield Bank(client, headers, ids)
+        yield Bank(client, headers, ids, engine)
 
 
 def own_loan(bank: Bank) -> int:
@@ -176,8 +198,50 @@ def test_complaint_loops_until_the_customer_is_satisfied(bank: Bank) -> None:
         "handle",
         "confirm",
     ]
-    # The relationship manager of another branch had no part in it.
+    # The risk officer had no part in it.
     outsider = bank.client.get(
-        f"/api/v1/processes/instances/{instance}", headers=bank.headers["rm_liu"]
+        f"/api/v1/processes/instances/{instance}", headers=bank.headers["risk_qian"]
     )
     assert outsider.status_code == 404
+
+
+def test_complaint_first_response_sla_escalates_across_national_day(bank: Bank) -> None:
+    # Wednesday 30 September 2026, 16:30: one working hour left before the holiday.
+    bank.now = dt.datetime(2026, 9, 30, 16, 30, tzinfo=CST)
+    instance = bank.start("cc_gao", "complaint_handling", data={"summary": "理财产品误导销售"})[
+        "id"
+    ]
+    (task,) = [t for t in bank.instance("cc_gao", instance)["tasks"] if t["status"] == "open"]
+    assert dt.datetime.fromisoformat(task["due_at"]) == dt.datetime(2026, 10, 8, 10, 0, tzinfo=CST)
+    bank.now = dt.datetime(2026, 10, 6, 12, 0, tzinfo=CST)  # mid-holiday: nothing is due
+    bank.run_jobs()
+    bank.now = dt.datetime(2026, 10, 8, 9, 40, tzinfo=CST)
+    bank.run_jobs()
+    bank.now = dt.datetime(2026, 10, 8, 10, 5, tzinfo=CST)
+    bank.run_jobs()
+    history = bank.instance("cc_gao", instance)["history"]
+    assert [(h["action"], h["element_id"]) for h in history] == [
+        ("start", None),
+        ("remind", "first_response"),
+        ("escalate", "first_response"),
+    ]
+    assert history[-1]["data"] == {"roles": ["branch_head"]}
+    bank.act("branch_li", instance, "first_response", "complete")
+    assert bank.open_tasks(instance, viewer="cc_gao") == ["handle"]
+
+
+def test_a_branch_review_left_for_a_day_sends_a_reminder_and_stays_open(bank: Bank) -> None:
+    bank.now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=CST)
+    instance = bank.start("rm_wang", "loan_service")["id"]
+    bank.act("rm_wang", instance, "accept", "complete")
+    bank.act("rm_wang", instance, "collect_documents", "complete")
+    bank.now += dt.timedelta(hours=23)
+    bank.run_jobs()
+    assert bank.open_tasks(instance) == ["branch_review"]
+    bank.now += dt.timedelta(hours=2)
+    bank.run_jobs()
+    # Non-interrupting: the review is still open, and the manager is asked to chase it.
+    assert bank.open_tasks(instance) == ["branch_review", "chase_review"]
+    bank.act("rm_wang", instance, "chase_review", "complete")
+    bank.act("branch_li", instance, "branch_review", "approve")
+    assert bank.open_tasks(instance) == ["due_diligence"]
