@@ -70,6 +70,9 @@ class Context:
     calendar: BusinessCalendar | None = None
     # Checks submitted data against a task's form (runtime: the record codec).
     validate_form: Callable[[str, Any], dict[str, Any]] | None = None
+    # The values of a bound record (form, id) -> {field: value}, for conditions
+    # and assignees (``record.amount``, ``record.owner_id``); read at start.
+    record_values: Callable[[str, int], Mapping[str, Any]] | None = None
     _engine: ExpressionScriptEngine | None = field(default=None, repr=False)
 
     @property
@@ -103,7 +106,8 @@ class Processes:
         )
         initial = {**to_data(dict(data or {})), "initiator": actor.user_id}
         if record is not None:
-            initial["record"] = {"form": record[0], "id": record[1]}
+            values = self.ctx.record_values(*record) if self.ctx.record_values else {}
+            initial["record"] = {**to_data(dict(values)), "form": record[0], "id": record[1]}
         workflow.data.update(initial)
         start_task = workflow.task_tree
         start_task.data.update(initial)

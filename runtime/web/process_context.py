@@ -34,4 +34,22 @@ def processes_for(conn: sa.Connection, ctx: AppContext, gate: Gate) -> Processes
         codec_for(gate.schema.form(form).definition).parse(values, partial=True)
         return dict(values)
 
-    return Processes(Context(conn, ctx.process_specs, ctx.clock, validate_form=validate_form))
+    def record_values(form: str, record_id: int) -> dict[str, Any]:
+        # The process reads its record as the system does: the caller's right
+        # to bind it was checked when the process was started.
+        tables = gate.schema.form(form)
+        t = tables.table
+        row = conn.execute(sa.select(t).where(t.c.id == record_id)).one()
+        keys = [f.key for f in tables.definition.column_fields]
+        keys += ["owner_id", "dept_id", "created_by"]
+        return {k: row._mapping[k] for k in keys}
+
+    return Processes(
+        Context(
+            conn,
+            ctx.process_specs,
+            ctx.clock,
+            validate_form=validate_form,
+            record_values=record_values,
+        )
+    )

@@ -161,3 +161,36 @@ def test_two_people_completing_one_task_at_once_one_wins(
     loser = next(r for r in results.values() if r.status_code == 409)
     assert loser.headers["content-type"] == "application/problem+json"
     assert "already done" in loser.json()["detail"]
+
+
+def test_a_bound_record_s_values_drive_assignment_and_conditions(api: Api) -> None:
+    with api.engine.begin() as conn:
+        create_role(conn, key="reviewer", name="审核人", actor_id=None, now=NOW)
+    bpmn = approval(
+        key="by_owner",
+        task_props=properties(assignee="record.owner_id"),
+        condition='outcome == "approve" and record.qty > 10',
+    )
+    headers = {**api.admin.headers, **XML}
+    assert api.client.post("/api/v1/processes", content=bpmn, headers=headers).status_code == 201
+    outcomes = {}
+    for qty in (50, 5):
+        record = api.create("sample", {"title": f"数量 {qty}", "qty": qty}, who=api.clerk)
+        r = api.client.post(
+            "/api/v1/processes/by_owner/instances",
+            json={"record": {"form": "sample", "id": record["id"]}},
+            headers=api.admin.headers,
+        )
+        assert r.status_code == 201, r.text
+        started = r.json()
+        (task,) = started["tasks"]
+        assert task["assignee_id"] == api.clerk.id  # the record's owner
+        r = api.client.post(
+            f"/api/v1/tasks/{task['id']}:approve", json={}, headers=api.clerk.headers
+        )
+        assert r.status_code == 200, r.text
+        view = api.client.get(
+            f"/api/v1/processes/instances/{started['id']}", headers=api.admin.headers
+        ).json()
+        outcomes[qty] = [t["element_id"] for t in view["tasks"] if t["status"] == "open"]
+    assert outcomes == {50: ["notify"], 5: []}
