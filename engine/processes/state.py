@@ -62,8 +62,24 @@ _REGISTRY, _CONVERTER = _registry()
 
 
 def dump(workflow: BpmnWorkflow) -> dict[str, Any]:
-    state: dict[str, Any] = _REGISTRY.convert(workflow)
+    state: dict[str, Any] = _exact(_REGISTRY.convert(workflow))
     return state
+
+
+def _exact(value: Any) -> Any:
+    """Decimals the serializer left as they are, in its own ``typename`` form.
+
+    SpiffWorkflow 3.2.0 converts task data through the registry on load but
+    not on save for the root task's data and for data deltas; its loader
+    restores this form, so decimals come back exact.
+    """
+    if isinstance(value, Decimal):
+        return {"value": str(value), "typename": "Decimal"}
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    return value
 
 
 def load(state: dict[str, Any], parsed: ParsedBpmn, script_engine: Any) -> BpmnWorkflow:
