@@ -43,6 +43,7 @@ PROPERTIES = frozenset(
         "candidateUsers",
         "candidateRoles",
         "candidateDepartments",
+        "candidateScope",
         "dueIn",
         "remindBefore",
         "escalateTo",

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from engine.calendar import CalendarDefinitionError, parse_duration
 from engine.errors import ErrorDetail, NotFoundError
 from engine.expressions.errors import ExpressionError
+from engine.processes.assignment import parse_scope
 from engine.processes.bpmn import ParsedBpmn, parse_bpmn
 from engine.processes.errors import ProcessDefinitionError
 from engine.processes.scripting import check_expression, expression_text
@@ -64,6 +65,10 @@ def check_references(conn: sa.Connection, parsed: ParsedBpmn) -> list[ErrorDetai
             for role in _names(props.get(key, "")):
                 if role not in roles:
                     problems.append(ErrorDetail(where, f"{key}: role {role!r} does not exist"))
+        if "candidateScope" in props and parse_scope(props["candidateScope"]) is None:
+            problems.append(
+                ErrorDetail(where, "candidateScope is initiator, initiator+N, record or record+N")
+            )
         if "remindBefore" in props:
             if "dueIn" not in props:
                 problems.append(ErrorDetail(where, "remindBefore needs a dueIn"))

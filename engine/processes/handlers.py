@@ -78,10 +78,17 @@ def process_handlers(
             return
         instance = p._lock_instance(item.instance_id)
         parsed = specs.get(conn, instance.process_key, instance.process_version)
-        added = escalate(conn, item, parsed)
+        data = _workflow_data(instance.state)
+        added = escalate(conn, item, parsed, data, instance.started_by)
         _system_history(p, item.instance_id, "escalate", item.element_id, item.id, roles=added)
 
     return {TIMER: on_timer, REMIND: on_remind, ESCALATE: on_escalate}
+
+
+def _workflow_data(state: Any) -> dict[str, Any]:
+    """The instance's process-level data (``record`` etc.) without rebuilding it."""
+    data = state.get("data", {}) if isinstance(state, dict) else {}
+    return data if isinstance(data, dict) else {}
 
 
 def _system_history(

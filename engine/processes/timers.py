@@ -37,6 +37,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.calendar import BusinessCalendar, parse_duration
 from engine.errors import ErrorDetail
 from engine.jobs import enqueue
+from engine.processes.assignment import scope_department, scoped_holders
 from engine.processes.bpmn import ParsedBpmn
 from engine.processes.errors import ProcessRuntimeError
 from engine.processes.tables import candidate_table, work_item_table
@@ -139,11 +140,34 @@ def fire(workflow: Any, task_id: str) -> bool:
     return True
 
 
-def escalate(conn: sa.Connection, item: Any, parsed: ParsedBpmn) -> list[str]:
-    """Add the ``escalateTo`` roles as candidates of an open work item; the roles added."""
+def escalate(
+    conn: sa.Connection, item: Any, parsed: ParsedBpmn, data: Any, initiator: int | None
+) -> list[str]:
+    """Add the ``escalateTo`` roles as candidates of an open work item; the roles added.
+
+    With a ``candidateScope``, the nearest holders of those roles (see
+    :mod:`engine.processes.assignment`) are added as user candidates instead.
+    """
     element = parsed.elements.get(item.element_id)
     roles = [] if element is None else _names(element.properties.get("escalateTo", ""))
     c = candidate_table
+    scope = element.properties.get("candidateScope") if element is not None else None
+    if roles and scope and element is not None:
+        dept, levels = scope_department(conn, scope, element.id, data, initiator)
+        users = scoped_holders(conn, roles, dept, levels)
+        if users:
+            have_users = set(
+                conn.execute(
+                    sa.select(c.c.ref).where(c.c.work_item_id == item.id, c.c.kind == "user")
+                ).scalars()
+            )
+            new = [str(u) for u in users if str(u) not in have_users]
+            if new:
+                conn.execute(
+                    sa.insert(c),
+                    [{"work_item_id": item.id, "kind": "user", "ref": u} for u in new],
+                )
+            return roles
     have = set(
         conn.execute(
             sa.select(c.c.ref).where(c.c.work_item_id == item.id, c.c.kind == "role")

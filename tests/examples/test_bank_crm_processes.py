@@ -12,11 +12,14 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from engine.apps import import_app
+from engine.catalog import load_schema
+from engine.records.service import Actor, RecordStore
 from engine.jobs import HandlerRegistry, run_once
 from engine.processes.handlers import process_handlers
 from engine.processes.apps import import_processes
 from engine.system import user_table
 from permissions.apps import import_roles
+from permissions.policy import PolicyStore
 from runtime.auth.service import issue_session
 from runtime.sample_data import load_sample_data
 from runtime.settings import Settings
@@ -111,6 +114,34 @@ def bank(engine: sa.Engine, database_url: str) -> Iterator[Bank]:
         yield Bank(client, headers, ids, engine)
 
 
+def west_lake_complaint(bank: Bank) -> dict[str, Any]:
+    """A complaint filed by the West Lake relationship manager about one of her customers."""
+    with bank.engine.begin() as conn:
+        schema = load_schema(conn)
+        customer = conn.execute(
+            sa.text("SELECT id FROM form_customer WHERE owner_id = :u LIMIT 1"),
+            {"u": bank.ids["rm_wang"]},
+        ).scalar_one()
+        payload = {
+            "ticket_no": "TS-XH-0001",
+            "customer": customer,
+            "channel": "hotline",
+            "category": "service",
+            "description": "柜台排队超过一小时",
+            "received_at": "2026-03-02T01:00:00Z",
+            "status": "registered",
+        }
+        dept = conn.execute(sa.text("SELECT id FROM ff_department WHERE code = 'HZ-XH'")).scalar()
+        actor = Actor(user_id=bank.ids["rm_wang"], dept_id=dept)
+        created = RecordStore(conn, schema.form("complaint"), actor=actor).create(payload)
+    return {"form": "complaint", "id": int(created["id"])}
+
+
+def make_branch_head(bank: Bank, who: str) -> None:
+    with bank.engine.begin() as conn:
+        PolicyStore(conn, actor_id=None, now=bank.now).assign_role(bank.ids[who], "branch_head")
+
+
 def own_loan(bank: Bank) -> int:
     page = bank.client.get(
         "/api/v1/forms/loan_application/records?limit=1", headers=bank.headers["rm_wang"]
@@ -123,9 +154,13 @@ def test_credit_approval_needs_both_countersignatures(bank: Bank) -> None:
     record = {"form": "loan_application", "id": loan}
     agreed = bank.start("rm_wang", "credit_countersign", record=record)["id"]
     refused = bank.start("rm_wang", "credit_countersign", record=record)["id"]
+    make_branch_head(bank, "rm_liu")  # the head of another sub-branch (Binjiang)
     for instance in (agreed, refused):
         bank.act("rm_wang", instance, "prepare", "complete", data={"purpose": "business"})
         assert bank.open_tasks(instance) == ["branch_sign", "risk_sign"]
+    # The countersignature is the initiator's own branch head's, not any branch head's.
+    group = bank.client.get("/api/v1/tasks?view=group", headers=bank.headers["rm_liu"]).json()
+    assert not [t for t in group["items"] if t["element_id"] == "branch_sign"]
     bank.act("risk_qian", agreed, "risk_sign", comment="风险可控")
     assert bank.status(agreed) == "running"  # still waiting for the branch head
     bank.act("branch_li", agreed, "branch_sign", comment="同意")
@@ -182,7 +217,12 @@ def test_loan_service_runs_its_nine_steps(bank: Bank) -> None:
 
 
 def test_complaint_loops_until_the_customer_is_satisfied(bank: Bank) -> None:
-    instance = bank.start("cc_gao", "complaint_handling", data={"summary": "柜台排队过久"})["id"]
+    instance = bank.start(
+        "cc_gao",
+        "complaint_handling",
+        data={"summary": "柜台排队过久"},
+        record=west_lake_complaint(bank),
+    )["id"]
     bank.act("branch_li", instance, "first_response", "complete")
     bank.act("branch_li", instance, "handle", "complete")
     bank.act("cc_gao", instance, "confirm", "reject", comment="客户仍不满意")
@@ -208,9 +248,13 @@ def test_complaint_loops_until_the_customer_is_satisfied(bank: Bank) -> None:
 def test_complaint_first_response_sla_escalates_across_national_day(bank: Bank) -> None:
     # Wednesday 30 September 2026, 16:30: one working hour left before the holiday.
     bank.now = dt.datetime(2026, 9, 30, 16, 30, tzinfo=CST)
-    instance = bank.start("cc_gao", "complaint_handling", data={"summary": "理财产品误导销售"})[
-        "id"
-    ]
+    make_branch_head(bank, "rm_liu")  # another sub-branch's head: not this complaint's
+    instance = bank.start(
+        "cc_gao",
+        "complaint_handling",
+        data={"summary": "理财产品误导销售"},
+        record=west_lake_complaint(bank),
+    )["id"]
     (task,) = [t for t in bank.instance("cc_gao", instance)["tasks"] if t["status"] == "open"]
     assert dt.datetime.fromisoformat(task["due_at"]) == dt.datetime(2026, 10, 8, 10, 0, tzinfo=CST)
     bank.now = dt.datetime(2026, 10, 6, 12, 0, tzinfo=CST)  # mid-holiday: nothing is due
@@ -226,6 +270,9 @@ def test_complaint_first_response_sla_escalates_across_national_day(bank: Bank) 
         ("escalate", "first_response"),
     ]
     assert history[-1]["data"] == {"roles": ["branch_head"]}
+    # Escalated to the West Lake branch head, not to every branch head.
+    group = bank.client.get("/api/v1/tasks?view=group", headers=bank.headers["rm_liu"]).json()
+    assert not [t for t in group["items"] if t["instance_id"] == instance]
     bank.act("branch_li", instance, "first_response", "complete")
     assert bank.open_tasks(instance, viewer="cc_gao") == ["handle"]
 
