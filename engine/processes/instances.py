@@ -74,6 +74,8 @@ class Context:
     # The values of a bound record (form, id) -> {field: value}, for conditions
     # and assignees (``record.amount``, ``record.owner_id``); read at start.
     record_values: Callable[[str, int], Mapping[str, Any]] | None = None
+    # Writes a task's data back to the bound record (runtime: GuardedRecords).
+    write_record: Callable[[str, int, Mapping[str, Any]], None] | None = None
     _engine: ExpressionScriptEngine | None = field(default=None, repr=False)
 
     @property
@@ -162,6 +164,11 @@ class Processes:
         values = dict(data or {})
         if item.form_key and self.ctx.validate_form is not None:
             values = self.ctx.validate_form(item.form_key, values)
+        bound = instance.record_form is not None and instance.record_form == item.form_key
+        if bound and values and self.ctx.write_record is not None:
+            # The task's form is the record's form: its data is a change of the
+            # record, made with the actor's own rights (field levels, scope).
+            self.ctx.write_record(instance.record_form, instance.record_id, values)
         parsed = self.ctx.specs.get(self.conn, instance.process_key, instance.process_version)
         workflow = load(instance.state, parsed, self.ctx.script_engine)
         task = next(

@@ -9,6 +9,7 @@ pointer), like a record payload.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from engine.processes.instances import Actor, Context, Processes
 from engine.records.codec import codec_for
 from permissions.gate import Gate
+from permissions.records import GuardedRecords
 from runtime.web.context import AppContext
 
 
@@ -44,6 +46,13 @@ def processes_for(conn: sa.Connection, ctx: AppContext, gate: Gate) -> Processes
         keys += ["owner_id", "dept_id", "created_by"]
         return {k: row._mapping[k] for k in keys}
 
+    def write_record(form: str, record_id: int, values: Mapping[str, Any]) -> None:
+        # A task form that is the bound record's form changes the record, with
+        # the actor's own rights (scope, field levels), like the record API.
+        records = GuardedRecords(conn, gate, form, clock=ctx.clock)
+        current = records.store.get(record_id, fields=(), scope=gate.scope(form, "update"))
+        records.update(record_id, dict(values), expected_version=current["version"])
+
     return Processes(
         Context(
             conn,
@@ -51,5 +60,6 @@ def processes_for(conn: sa.Connection, ctx: AppContext, gate: Gate) -> Processes
             ctx.clock,
             validate_form=validate_form,
             record_values=record_values,
+            write_record=write_record,
         )
     )

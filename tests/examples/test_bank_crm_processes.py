@@ -154,13 +154,26 @@ def test_credit_approval_needs_both_countersignatures(bank: Bank) -> None:
     record = {"form": "loan_application", "id": loan}
     agreed = bank.start("rm_wang", "credit_countersign", record=record)["id"]
     refused = bank.start("rm_wang", "credit_countersign", record=record)["id"]
+    before = bank.client.get(
+        f"/api/v1/forms/loan_application/records/{loan}", headers=bank.headers["rm_wang"]
+    ).json()
+    purpose = "education" if before["purpose"] != "education" else "car"
     make_branch_head(bank, "rm_liu")  # the head of another sub-branch (Binjiang)
     for instance in (agreed, refused):
-        bank.act("rm_wang", instance, "prepare", "complete", data={"purpose": "business"})
+        bank.act("rm_wang", instance, "prepare", "complete", data={"purpose": purpose})
         assert bank.open_tasks(instance) == ["branch_sign", "risk_sign"]
     # The countersignature is the initiator's own branch head's, not any branch head's.
     group = bank.client.get("/api/v1/tasks?view=group", headers=bank.headers["rm_liu"]).json()
     assert not [t for t in group["items"] if t["element_id"] == "branch_sign"]
+    # The task's form is the bound record's form: its data changed the loan application.
+    loan_now = bank.client.get(
+        f"/api/v1/forms/loan_application/records/{loan}", headers=bank.headers["rm_wang"]
+    ).json()
+    assert loan_now["purpose"] == purpose and loan_now["version"] > before["version"]
+    history = bank.client.get(
+        f"/api/v1/forms/loan_application/records/{loan}/history", headers=bank.headers["rm_wang"]
+    ).json()["items"]
+    assert history[-1]["actor_id"] == bank.ids["rm_wang"]
     bank.act("risk_qian", agreed, "risk_sign", comment="风险可控")
     assert bank.status(agreed) == "running"  # still waiting for the branch head
     bank.act("branch_li", agreed, "branch_sign", comment="同意")
