@@ -24,6 +24,7 @@ from runtime.web.routes import (
     admin_policy,
     admin_roles,
     admin_users,
+    approvals,
     auth,
     docs,
     forms,
@@ -80,7 +81,7 @@ def create_app(
     )
     app.state.ctx = AppContext(settings=settings, engine=engine, schemas=SchemaCache(schema_ttl))
     problems.install(app)
-    for module in (health, docs, auth, forms, permissions, records, processes, tasks):
+    for module in (health, docs, auth, forms, permissions, records, processes, tasks, approvals):
         app.include_router(module.router)
     admins = (admin_users, admin_departments, admin_roles, admin_policy, admin_audit, admin_jobs)
     for admin in admins:

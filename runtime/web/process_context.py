@@ -4,7 +4,8 @@ The actor's roles are those of the compiled policy (inherited ones
 included) and their departments those the gate loaded, so task candidates
 match exactly the people permissions know. Task data is checked against the
 task's form with the record codec (all problems at once, each at its
-pointer), like a record payload.
+pointer), like a record payload. The engine is :class:`Approvals`: processes
+with every approval operation (transfer, delegate, signers, return, ...).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.processes.instances import Actor, Context, Processes
+from engine.processes.approvals import Approvals
+from engine.processes.instances import Actor, Context
 from engine.records.codec import codec_for
 from permissions.gate import Gate
 from permissions.records import GuardedRecords
@@ -31,7 +33,7 @@ def actor_of(gate: Gate) -> Actor:
     )
 
 
-def processes_for(conn: sa.Connection, ctx: AppContext, gate: Gate) -> Processes:
+def processes_for(conn: sa.Connection, ctx: AppContext, gate: Gate) -> Approvals:
     def validate_form(form: str, values: Any) -> dict[str, Any]:
         codec_for(gate.schema.form(form).definition).parse(values, partial=True)
         return dict(values)
@@ -53,7 +55,7 @@ def processes_for(conn: sa.Connection, ctx: AppContext, gate: Gate) -> Processes
         current = records.store.get(record_id, fields=(), scope=gate.scope(form, "update"))
         records.update(record_id, dict(values), expected_version=current["version"])
 
-    return Processes(
+    return Approvals(
         Context(
             conn,
             ctx.process_specs,

@@ -2,8 +2,8 @@
 
 Starting a process bound to a record needs read access to that record
 (through the same compiled access as the record API: out of scope is 404).
-An instance is visible to its starter, to everyone who has or had one of
-its tasks, and to administrators.
+An instance is visible to its starter, to everyone who has, had or may claim
+one of its tasks, to those sent a copy (抄送), and to administrators.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError, RecordValidationError
 from engine.processes import inbox
+from engine.processes.cc import may_see_instance
 from engine.processes.definitions import list_processes, publish_process
-from engine.processes.tables import work_item_table
 from permissions.records import GuardedRecords
 from runtime.web.deps import (
     Access,
@@ -190,23 +189,6 @@ def start(key: str, gate: Access, payload: OptionalJsonBody, conn: Db, ctx: Ctx)
 )
 def get_instance(instance_id: RowId, conn: Db, gate: Access) -> Response:
     found = inbox.instance(conn, instance_id)
-    actor = actor_of(gate)
-    involved = actor.superuser or found["started_by"] == actor.user_id
-    if not involved:
-        w = work_item_table
-        involved = (
-            conn.execute(
-                sa.select(w.c.id).where(
-                    w.c.instance_id == instance_id,
-                    sa.or_(
-                        w.c.assignee_id == actor.user_id,
-                        w.c.completed_by == actor.user_id,
-                        inbox.candidate_of(actor),
-                    ),
-                )
-            ).first()
-            is not None
-        )
-    if not involved:
+    if not may_see_instance(conn, instance_id, found["started_by"], actor_of(gate)):
         raise NotFoundError(f"Process instance {instance_id} does not exist.")
     return _json(found)

@@ -1,11 +1,13 @@
 """The task inbox and the approval operations: ``/api/v1/tasks``.
 
 ``GET /api/v1/tasks?view=mine|group|started|done`` reads the work-item
-projection only. Operations are ``POST /api/v1/tasks/{id}:claim``,
-``:unclaim``, ``:complete``, ``:approve`` and ``:reject`` (the last three
-with ``{"data": {...}, "comment": "..."}``); each checks that the caller
-may act on the task and answers the task as it is afterwards. A task the
-caller may not see answers 404, like a missing one.
+projection only; ``view=cc`` lists the copies sent to the caller. Operations
+are ``POST /api/v1/tasks/{id}:claim``, ``:unclaim``, ``:complete``,
+``:approve`` and ``:reject`` (the last three with
+``{"data": {...}, "comment": "..."}``); each checks that the caller may act
+on the task and answers the task as it is afterwards. A task the caller may
+not see answers 404, like a missing one. Transfer, delegate, add signer and
+return are in ``routes/approvals.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi.responses import Response
 
 from engine.errors import ErrorDetail, NotFoundError, RecordValidationError
 from engine.processes import inbox
+from engine.processes.cc import copies
 from runtime.web.deps import Access, Ctx, Db, OptionalJsonBody, RowId, json_response_body
 from runtime.web.process_context import actor_of, processes_for
 
@@ -51,13 +54,19 @@ def _json(data: Any) -> Response:
     return Response(json_response_body(data), 200, media_type="application/json")
 
 
-@router.get("", summary="My tasks, my group's tasks, processes I started, tasks I did")
+@router.get(
+    "",
+    summary="My tasks, my group's tasks, processes I started, tasks I did, copies sent to me",
+    description="`view=cc` lists the copies (抄送) sent to the caller: read-only, no task.",
+)
 def list_(
     conn: Db,
     gate: Access,
-    view: Literal["mine", "group", "started", "done"] = "mine",
+    view: Literal["mine", "group", "started", "done", "cc"] = "mine",
     limit: int = 50,
 ) -> Response:
+    if view == "cc":
+        return _json({"items": copies(conn, actor_of(gate), limit=limit)})
     return _json({"items": inbox.tasks(conn, actor_of(gate), view, limit=limit)})
 
 

@@ -85,11 +85,18 @@ def test_every_api_route_but_login_needs_authentication(api: Api) -> None:
         ("POST", "/api/v1/forms/{form}/records"),
         ("POST", "/api/v1/forms/{form}/records:batch"),
         ("POST", "/api/v1/processes"),
+        ("POST", "/api/v1/processes/instances/{instance_id}:cc"),
+        ("POST", "/api/v1/processes/instances/{instance_id}:withdraw"),
         ("POST", "/api/v1/processes/{key}/instances"),
+        ("POST", "/api/v1/tasks/{task_id}:add-signer"),
         ("POST", "/api/v1/tasks/{task_id}:approve"),
         ("POST", "/api/v1/tasks/{task_id}:claim"),
         ("POST", "/api/v1/tasks/{task_id}:complete"),
+        ("POST", "/api/v1/tasks/{task_id}:delegate"),
         ("POST", "/api/v1/tasks/{task_id}:reject"),
+        ("POST", "/api/v1/tasks/{task_id}:resolve"),
+        ("POST", "/api/v1/tasks/{task_id}:return"),
+        ("POST", "/api/v1/tasks/{task_id}:transfer"),
         ("POST", "/api/v1/tasks/{task_id}:unclaim"),
     ]
     rid = api.create("sample", {"title": "secret"})["id"]

@@ -1,0 +1,159 @@
+"""What the approval commands share: the locked open task, who holds it, delegation,
+maker ≠ checker, data checks, users by name (see :mod:`engine.processes.approvals`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from SpiffWorkflow.util.task import TaskState
+
+from engine.errors import ErrorDetail, PermissionDeniedError, RecordValidationError
+from engine.processes.approval_tables import delegation_table, signer_table
+from engine.processes.errors import ProcessStateError
+from engine.processes.instances import DONE, MAX_COMMENT, OUTCOMES, Actor, Context, Processes
+from engine.processes.multi_instance import ApprovalScriptEngine, drop_element_variable
+from engine.processes.tables import work_item_table
+from engine.system import user_table
+
+PENDING, RESOLVED = "pending", "resolved"
+MAKER_CHECKER = "makerChecker"  # the maker ≠ checker task property
+
+
+class ApprovalBase(Processes):
+    def __init__(self, ctx: Context) -> None:
+        if ctx._engine is None:
+            ctx._engine = ApprovalScriptEngine(ctx.clock)
+        super().__init__(ctx)
+
+    def _run(self, workflow: Any, task: Any) -> None:
+        if task is not None:
+            drop_element_variable(task)
+        super()._run(workflow, task)
+
+    def _open(self, work_item_id: int) -> tuple[Any, Any]:
+        """The open work item (read again under the instance lock) and its locked instance."""
+        instance = self._lock_instance(self._item(work_item_id).instance_id)
+        item = self._item(work_item_id)
+        self._check_open(item)
+        return item, instance
+
+    def _check_holder(self, item: Any, actor: Actor, what: str) -> None:
+        """Only the task's assignee (or an administrator) may ``what`` it."""
+        if actor.superuser or item.assignee_id == actor.user_id:
+            return
+        if item.assignee_id is None and self._is_candidate(item.id, actor):
+            raise ProcessStateError(f"Claim the task before you {what} it.")
+        holder = "someone else" if item.assignee_id is None else self._name(item.assignee_id)
+        raise PermissionDeniedError(f"Only {holder}, who has this task, can {what} it.")
+
+    def _delegation(self, work_item_id: int) -> Any:
+        d = delegation_table
+        return self.conn.execute(sa.select(d).where(d.c.work_item_id == work_item_id)).one_or_none()
+
+    def _refuse_delegated(self, item: Any) -> None:
+        found = self._delegation(item.id)
+        if found is not None and found.state == PENDING:
+            raise ProcessStateError(
+                f"This task is delegated to {self._name(found.delegate_id)}: they resolve it, "
+                f"then it comes back to {self._name(found.owner_id)} to decide."
+            )
+
+    def _signer_row(self, work_item_id: int) -> Any:
+        s = signer_table
+        return self.conn.execute(
+            sa.select(s).where(s.c.signer_item_id == work_item_id)
+        ).one_or_none()
+
+    def _check_maker_checker(self, instance: Any, item: Any, actor: Actor) -> None:
+        """``makerChecker``: ``true`` (or ``initiator``) and/or element ids, comma-separated."""
+        parsed = self.ctx.specs.get(self.conn, instance.process_key, instance.process_version)
+        element = parsed.elements.get(item.element_id)
+        rule = element.properties.get(MAKER_CHECKER, "") if element is not None else ""
+        steps = {n.strip() for n in rule.split(",")} - {"", "false"}
+        if steps & {"true", "initiator"} and actor.user_id == instance.started_by:
+            raise PermissionDeniedError(
+                f"Maker ≠ checker: the person who started this process cannot also do "
+                f"{item.name!r}; someone else must."
+            )
+        steps -= {"true", "initiator"}
+        if not steps:
+            return
+        w = work_item_table
+        made = self.conn.execute(
+            sa.select(w.c.element_id).where(
+                w.c.instance_id == instance.id,
+                w.c.element_id.in_(sorted(steps)),
+                w.c.status == DONE,
+                w.c.completed_by == actor.user_id,
+            )
+        ).first()
+        if made is not None:
+            raise PermissionDeniedError(
+                f"Maker ≠ checker: you did step {made.element_id!r} of this process, so someone "
+                f"else must do {item.name!r}."
+            )
+
+    def _validated(
+        self,
+        item: Any,
+        data: Mapping[str, Any] | None,
+        outcome: str = "submit",
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        if outcome not in OUTCOMES:
+            raise ProcessStateError(
+                "Unknown outcome.", [ErrorDetail("/outcome", f"one of {sorted(OUTCOMES)}")]
+            )
+        check_comment(comment)
+        values = dict(data or {})
+        if item.form_key and self.ctx.validate_form is not None:
+            values = self.ctx.validate_form(item.form_key, values)
+        return values
+
+    def _ready_task(self, workflow: Any, task_id: str) -> Any:
+        for task in workflow.get_tasks(state=TaskState.READY):
+            if str(task.id) == task_id:
+                return task
+        raise ProcessStateError("The task is no longer ready; reload it.")  # pragma: no cover
+
+    def _close(self, item: Any, actor: Actor, status: str, outcome: str) -> None:
+        w = work_item_table
+        self.conn.execute(
+            sa.update(w)
+            .where(w.c.id == item.id)
+            .values(
+                status=status,
+                completed_at=self.ctx.clock(),
+                completed_by=actor.user_id,
+                outcome=outcome,
+                assignee_id=item.assignee_id if item.assignee_id is not None else actor.user_id,
+            )
+        )
+
+    def _user(self, username: Any, pointer: str) -> int:
+        u = user_table
+        found = None
+        if isinstance(username, str):
+            found = self.conn.execute(
+                sa.select(u.c.id).where(u.c.username == username, u.c.is_active)
+            ).scalar()
+        if found is None:
+            raise RecordValidationError(
+                f"There is no active user {username!r}.", [ErrorDetail(pointer, "no such user")]
+            )
+        return int(found)
+
+    def _name(self, user_id: int | None) -> str:
+        found = self.conn.execute(
+            sa.select(user_table.c.username).where(user_table.c.id == user_id)
+        ).scalar()
+        return str(found) if found is not None else f"user {user_id}"
+
+
+def check_comment(comment: str | None) -> None:
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise RecordValidationError(
+            "The comment is too long.", [ErrorDetail("/comment", f"at most {MAX_COMMENT}")]
+        )
