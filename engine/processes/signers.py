@@ -170,6 +170,10 @@ class Signers(ApprovalBase):
     ) -> None:
         """Record ``item``'s outcome on its SpiffWorkflow task; run the task when ``run``."""
         values = self._validated(item, data, outcome, comment)
+        # The task's form is the bound record's: its data changes the record (as in complete).
+        bound = instance.record_form is not None and instance.record_form == item.form_key
+        if bound and values and self.ctx.write_record is not None:
+            self.ctx.write_record(instance.record_form, instance.record_id, values)
         parsed = self.ctx.specs.get(self.conn, instance.process_key, instance.process_version)
         workflow = load(instance.state, parsed, self.ctx.script_engine)
         task = self._ready_task(workflow, item.task_id)
