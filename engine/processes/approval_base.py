@@ -12,8 +12,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.errors import ErrorDetail, PermissionDeniedError, RecordValidationError
 from engine.processes.approval_tables import delegation_table, signer_table
 from engine.processes.errors import ProcessStateError
-from engine.processes.instances import DONE, MAX_COMMENT, OUTCOMES, Actor, Context, Processes
-from engine.processes.multi_instance import ApprovalScriptEngine, drop_element_variable
+from engine.processes.instances import DONE, MAX_COMMENT, OUTCOMES, Actor, Processes
 from engine.processes.tables import work_item_table
 from engine.system import user_table
 
@@ -22,16 +21,6 @@ MAKER_CHECKER = "makerChecker"  # the maker ≠ checker task property
 
 
 class ApprovalBase(Processes):
-    def __init__(self, ctx: Context) -> None:
-        if ctx._engine is None:
-            ctx._engine = ApprovalScriptEngine(ctx.clock)
-        super().__init__(ctx)
-
-    def _run(self, workflow: Any, task: Any) -> None:
-        if task is not None:
-            drop_element_variable(task)
-        super()._run(workflow, task)
-
     def _open(self, work_item_id: int) -> tuple[Any, Any]:
         """The open work item (read again under the instance lock) and its locked instance."""
         instance = self._lock_instance(self._item(work_item_id).instance_id)

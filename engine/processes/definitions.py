@@ -65,6 +65,19 @@ def check_references(conn: sa.Connection, parsed: ParsedBpmn) -> list[ErrorDetai
             for role in _names(props.get(key, "")):
                 if role not in roles:
                     problems.append(ErrorDetail(where, f"{key}: role {role!r} does not exist"))
+        if "makerChecker" in props:
+            value = props["makerChecker"]
+            steps = _names(value)
+            if value not in ("true", "false", "initiator") and (
+                not steps or any(step not in parsed.elements for step in steps)
+            ):
+                problems.append(
+                    ErrorDetail(
+                        where,
+                        "makerChecker is true, false, initiator or the ids of earlier steps "
+                        "whose doer may not do this one",
+                    )
+                )
         if "candidateScope" in props and parse_scope(props["candidateScope"]) is None:
             problems.append(
                 ErrorDetail(where, "candidateScope is initiator, initiator+N, record or record+N")

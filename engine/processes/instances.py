@@ -36,6 +36,7 @@ from engine.processes.assignment import scope_department, scoped_holders
 from engine.processes.bpmn import Element, ParsedBpmn
 from engine.processes.definitions import SpecCache, current_version
 from engine.processes.errors import ProcessRuntimeError, ProcessStateError
+from engine.processes.multi_instance import ApprovalScriptEngine, drop_element_variable
 from engine.processes.scripting import ExpressionScriptEngine, expression_text, to_data
 from engine.processes.state import dump, load
 from engine.processes.tables import (
@@ -81,7 +82,9 @@ class Context:
     @property
     def script_engine(self) -> ExpressionScriptEngine:
         if self._engine is None:
-            self._engine = ExpressionScriptEngine(self.clock)
+            # With the multi-instance counters (nrOfApprovals, ...) wherever they
+            # apply, so timer jobs and commands evaluate alike.
+            self._engine = ApprovalScriptEngine(self.clock)
         return self._engine
 
 
@@ -228,6 +231,7 @@ class Processes:
     def _run(self, workflow: Any, task: Any) -> None:
         try:
             if task is not None:
+                drop_element_variable(task)  # a multi-instance item's own variable
                 task.run()
             workflow.do_engine_steps()
         except (WorkflowTaskException, WorkflowException) as exc:

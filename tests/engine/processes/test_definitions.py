@@ -126,3 +126,11 @@ def test_camunda_engine_extensions_are_refused_by_element(connection: sa.Connect
         "Formflow properties)",
     ) in found
     assert any(p == "#Activity_check" and "camunda:taskListener" in m for p, m in found)
+
+
+def test_maker_checker_names_true_initiator_or_earlier_steps(connection: sa.Connection) -> None:
+    seed(connection)
+    good = approval(task_props=properties(candidateRoles="reviewer", makerChecker="initiator"))
+    assert publish_process(connection, good, actor_id=None, now=NOW).version == 1
+    bad = approval(task_props=properties(candidateRoles="reviewer", makerChecker="no_such_step"))
+    assert [p for p, _ in problems(connection, bad)] == ["#review"]
