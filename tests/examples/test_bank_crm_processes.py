@@ -26,7 +26,7 @@ from runtime.settings import Settings
 from runtime.web.app import create_app
 
 APP = Path(__file__).resolve().parents[2] / "examples" / "bank_crm"
-STAFF = ("rm_wang", "branch_li", "risk_qian", "hq_zhao", "cc_gao", "rm_liu")
+STAFF = ("rm_wang", "branch_li", "risk_qian", "hq_zhao", "cc_gao", "rm_liu", "rm_chen")
 
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -305,3 +305,102 @@ def test_a_branch_review_left_for_a_day_sends_a_reminder_and_stays_open(bank: Ba
     bank.act("rm_wang", instance, "chase_review", "complete")
     bank.act("branch_li", instance, "branch_review", "approve")
     assert bank.open_tasks(instance) == ["due_diligence"]
+
+
+def test_every_approval_operation_on_the_loan_process_as_the_bank_staff(bank: Bank) -> None:
+    """转交, 委派, 加签, 退回, 撤回 and 抄送 on the loan service process."""
+    post = bank.client.post
+
+    def task_of(who: str, instance: int, element: str) -> int:
+        mine = bank.client.get("/api/v1/tasks?view=mine", headers=bank.headers[who]).json()
+        group = bank.client.get("/api/v1/tasks?view=group", headers=bank.headers[who]).json()
+        found = [
+            t["id"]
+            for t in mine["items"] + group["items"]
+            if t["instance_id"] == instance and t["element_id"] == element
+        ]
+        assert found, f"{who} has no {element} in {instance}"
+        return int(found[0])
+
+    # 撤回: the manager withdraws a process no one else has touched yet.
+    withdrawn = bank.start("rm_wang", "loan_service")["id"]
+    r = post(
+        f"/api/v1/processes/instances/{withdrawn}:withdraw",
+        json={"comment": "客户放弃"},
+        headers=bank.headers["rm_wang"],
+    )
+    assert r.status_code == 200, r.text
+    assert bank.status(withdrawn) == "cancelled"
+
+    instance = bank.start("rm_wang", "loan_service")["id"]
+    bank.act("rm_wang", instance, "accept", "complete")
+    bank.act("rm_wang", instance, "collect_documents", "complete")
+    # 抄送: the branch's other manager gets a read-only copy.
+    r = post(
+        f"/api/v1/processes/instances/{instance}:cc",
+        json={"users": ["rm_chen"]},
+        headers=bank.headers["rm_wang"],
+    )
+    assert r.status_code == 200, r.text
+    cc = bank.client.get("/api/v1/tasks?view=cc", headers=bank.headers["rm_chen"]).json()
+    assert any(t["instance_id"] == instance for t in cc["items"])
+    # 委派: the branch head delegates the pre-review to the risk officer, then decides.
+    review = task_of("branch_li", instance, "branch_review")
+    assert (
+        post(f"/api/v1/tasks/{review}:claim", headers=bank.headers["branch_li"]).status_code == 200
+    )
+    r = post(
+        f"/api/v1/tasks/{review}:delegate",
+        json={"to": "risk_qian", "comment": "请先看风险"},
+        headers=bank.headers["branch_li"],
+    )
+    assert r.status_code == 200, r.text
+    r = post(
+        f"/api/v1/tasks/{review}:resolve",
+        json={"comment": "风险可控"},
+        headers=bank.headers["risk_qian"],
+    )
+    assert r.status_code == 200, r.text
+    # 加签 (before): the head asks the headquarters admin to sign before deciding.
+    r = post(
+        f"/api/v1/tasks/{review}:add-signer",
+        json={"user": "hq_zhao", "position": "before"},
+        headers=bank.headers["branch_li"],
+    )
+    assert r.status_code == 200, r.text
+    signer = task_of("hq_zhao", instance, "branch_review")
+    assert (
+        post(
+            f"/api/v1/tasks/{signer}:approve", json={}, headers=bank.headers["hq_zhao"]
+        ).status_code
+        == 200
+    )
+    bank.act("branch_li", instance, "branch_review")
+    bank.act("rm_wang", instance, "due_diligence", "complete")
+    # 转交: the risk review goes to a colleague (here: the HQ admin, who may act on it).
+    risk = task_of("risk_qian", instance, "risk_review")
+    assert post(f"/api/v1/tasks/{risk}:claim", headers=bank.headers["risk_qian"]).status_code == 200
+    r = post(
+        f"/api/v1/tasks/{risk}:transfer",
+        json={"to": "hq_zhao", "comment": "出差"},
+        headers=bank.headers["risk_qian"],
+    )
+    assert r.status_code == 200 and r.json()["assignee_id"] == bank.ids["hq_zhao"]
+    bank.act("hq_zhao", instance, "risk_review")
+    # 退回: the approver sends it back to due diligence, with the reason.
+    approval = task_of("hq_zhao", instance, "credit_approval")
+    assert (
+        post(f"/api/v1/tasks/{approval}:claim", headers=bank.headers["hq_zhao"]).status_code == 200
+    )
+    r = post(
+        f"/api/v1/tasks/{approval}:return",
+        json={"to_element": "due_diligence", "comment": "尽调报告缺现金流分析"},
+        headers=bank.headers["hq_zhao"],
+    )
+    assert r.status_code == 200, r.text
+    assert bank.open_tasks(instance) == ["due_diligence"]
+    actions = [h["action"] for h in bank.instance("rm_wang", instance)["history"]]
+    assert actions == [
+        "start", "submit", "submit", "cc", "claim", "delegate", "resolve", "add_signer",
+        "approve", "approve", "submit", "claim", "transfer", "approve", "claim", "return",
+    ]  # fmt: skip
