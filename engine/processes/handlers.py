@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from engine.calendar import BusinessCalendar
 from engine.jobs import Job
 from engine.processes.definitions import SpecCache
-from engine.processes.instances import RUNNING, Context, Processes
+from engine.processes.instances import RUNNING, Context, Processes, task_by_id
 from engine.processes.state import load
 from engine.processes.tables import history_table
 from engine.processes.timers import (
@@ -52,9 +52,8 @@ def process_handlers(
         parsed = specs.get(conn, instance.process_key, instance.process_version)
         workflow = load(instance.state, parsed, p.ctx.script_engine)
         task_id = str(job.payload["task"])
-        element = next(
-            (t.task_spec.bpmn_id for t in workflow.get_tasks() if str(t.id) == task_id), None
-        )
+        timer = task_by_id(workflow, task_id)
+        element = timer.task_spec.bpmn_id if timer is not None else None
         if not fire(workflow, task_id):
             return  # completed or cancelled meanwhile: nothing to fire
         p._run(workflow, None)  # an error names its element; the job retries, then incident
@@ -68,7 +67,7 @@ def process_handlers(
         item = open_item(conn, int(job.payload["work_item"]))
         if item is None:
             return
-        p._lock_instance(item.instance_id)
+        p._lock_instance(item.instance_id, state=False)
         _system_history(p, item.instance_id, "remind", item.element_id, item.id)
 
     def on_escalate(conn: sa.Connection, job: Job) -> None:

@@ -21,11 +21,12 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from engine.calendar import BusinessCalendar
@@ -174,10 +175,9 @@ class Processes:
             self.ctx.write_record(instance.record_form, instance.record_id, values)
         parsed = self.ctx.specs.get(self.conn, instance.process_key, instance.process_version)
         workflow = load(instance.state, parsed, self.ctx.script_engine)
-        task = next(
-            (t for t in workflow.get_tasks(state=TaskState.READY) if str(t.id) == item.task_id),
-            None,
-        )
+        task = task_by_id(workflow, item.task_id)
+        if task is not None and not task.has_state(TaskState.READY):
+            task = None
         if task is None:  # pragma: no cover - the projection and the state disagree
             raise ProcessStateError("The task is no longer ready; reload it.")
         task.data.update(to_data({**values, "outcome": outcome, "comment": comment}))
@@ -206,7 +206,7 @@ class Processes:
 
     def claim(self, work_item_id: int, *, actor: Actor) -> None:
         item = self._item(work_item_id)
-        self._lock_instance(item.instance_id)
+        self._lock_instance(item.instance_id, state=False)
         self._check_open(item)
         if item.assignee_id == actor.user_id:
             return
@@ -219,7 +219,7 @@ class Processes:
 
     def unclaim(self, work_item_id: int, *, actor: Actor) -> None:
         item = self._item(work_item_id)
-        self._lock_instance(item.instance_id)
+        self._lock_instance(item.instance_id, state=False)
         self._check_open(item)
         if item.assignee_id != actor.user_id and not actor.superuser:
             raise ProcessStateError("Only the person who claimed a task can give it back.")
@@ -388,9 +388,12 @@ class Processes:
             raise NotFoundError(f"Task {work_item_id} does not exist.")
         return row
 
-    def _lock_instance(self, instance_id: int) -> Any:
+    def _lock_instance(self, instance_id: int, *, state: bool = True) -> Any:
+        """Lock the instance row; ``state=False`` leaves the (large) state unread."""
+        t = instance_table
+        columns = list(t.c) if state else [c for c in t.c if c.key != "state"]
         row = self.conn.execute(
-            sa.select(instance_table).where(instance_table.c.id == instance_id).with_for_update()
+            sa.select(*columns).where(t.c.id == instance_id).with_for_update()
         ).one_or_none()
         if row is None:  # pragma: no cover - work items reference their instance
             raise NotFoundError(f"Process instance {instance_id} does not exist.")
@@ -452,6 +455,14 @@ class Processes:
                 data=_json(data) if data else None,
             )
         )
+
+
+def task_by_id(workflow: Any, task_id: str) -> Any:
+    """A task by its id: a dictionary lookup, not a walk of the task tree; None if gone."""
+    try:
+        return workflow.get_task_from_id(UUID(task_id))
+    except TaskNotFoundException:
+        return None
 
 
 def _names(text: str) -> list[str]:
