@@ -76,6 +76,10 @@ class Context:
     # The values of a bound record (form, id) -> {field: value}, for conditions
     # and assignees (``record.amount``, ``record.owner_id``); read at start.
     record_values: Callable[[str, int], Mapping[str, Any]] | None = None
+    # SpiffWorkflow 3.2.0 ends an instance silently when its task tree is
+    # 1,000 levels deep (a back-edge loop adds levels every round): a command
+    # that would take a task this deep is refused instead, naming the step.
+    max_depth: int = 900
     # Writes a task's data back to the bound record (runtime: GuardedRecords).
     write_record: Callable[[str, int, Mapping[str, Any]], None] | None = None
     _engine: ExpressionScriptEngine | None = field(default=None, repr=False)
@@ -180,6 +184,7 @@ class Processes:
             task = None
         if task is None:  # pragma: no cover - the projection and the state disagree
             raise ProcessStateError("The task is no longer ready; reload it.")
+        self._check_depth(task, item.element_id)
         task.data.update(to_data({**values, "outcome": outcome, "comment": comment}))
         task.data[f"{item.element_id}_outcome"] = outcome
         self._run(workflow, task)
@@ -240,6 +245,18 @@ class Processes:
                 f"The process stopped at {where or 'a step'}: {exc}",
                 [ErrorDetail(f"#{where}" if where else "", str(exc))],
             ) from None
+
+    def _check_depth(self, task: Any, element_id: str) -> None:
+        depth, node = 0, task
+        while node is not None:
+            depth, node = depth + 1, node.parent
+        if depth >= self.ctx.max_depth:
+            raise ProcessRuntimeError(
+                f"Step {element_id} has come round too many times for this instance to go on "
+                "safely; model repeated rework as a loop on the task (standardLoopCharacteristics)"
+                " instead of a flow back to it.",
+                [ErrorDetail(f"#{element_id}", f"the instance's task tree is {depth} deep")],
+            )
 
     def _save(self, instance: Any, workflow: Any) -> None:
         done = workflow.is_completed()

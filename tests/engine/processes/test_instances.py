@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from process_support import NOW, actor, approval, processes, publish, seed
+from process_support import HEADER, NOW, actor, approval, processes, properties, publish, seed
 
 from engine.errors import PermissionDeniedError
-from engine.processes.errors import ProcessStateError
+from engine.processes.definitions import SpecCache
+from engine.processes.errors import ProcessRuntimeError, ProcessStateError
+from engine.processes.instances import Context, Processes
 from engine.processes.tables import history_table, instance_table, work_item_table
 
 
@@ -90,3 +92,49 @@ def test_instances_keep_their_version_and_reload_from_state(connection: sa.Conne
     ).scalar_one()
     processes(connection).complete(item, actor=actor(ids["rita"], "reviewer"), outcome="approve")
     assert items(connection, first)[-1] == ("notify", "open", ids["alice"])
+
+
+LOOP = (
+    HEADER
+    + f"""
+  <bpmn:process id="rework" name="返工" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="review" name="复核">{properties(candidateRoles="reviewer")}
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:incoming>again</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:exclusiveGateway id="ok" default="again">
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing><bpmn:outgoing>again</bpmn:outgoing>
+    </bpmn:exclusiveGateway>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review" />
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="ok" />
+    <bpmn:sequenceFlow id="f3" sourceRef="ok" targetRef="end">
+      <bpmn:conditionExpression>outcome == "approve"</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="again" sourceRef="ok" targetRef="review" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+)
+
+
+def test_a_loop_too_deep_for_the_engine_is_refused_not_ended(connection: sa.Connection) -> None:
+    ids = seed(connection)
+    publish(connection, LOOP)
+    p = Processes(Context(connection, SpecCache(), lambda: NOW, max_depth=12))
+    instance = p.start("rework", actor=actor(ids["alice"]))
+    rounds = 0
+    with pytest.raises(ProcessRuntimeError) as refused:
+        while True:
+            item = connection.execute(
+                sa.select(work_item_table.c.id).where(work_item_table.c.status == "open")
+            ).scalar_one()
+            with connection.begin_nested():
+                p.complete(item, actor=actor(ids["rita"], "reviewer"), outcome="reject")
+            rounds += 1
+    assert 2 <= rounds < 12
+    assert refused.value.errors[0].pointer == "#review"
+    # Nothing was lost: the instance still runs, with its review open.
+    assert connection.execute(sa.select(instance_table.c.status)).scalar_one() == "running"
+    assert items(connection, instance)[-1] == ("review", "open", None)
