@@ -18,6 +18,7 @@ Inboxes (:mod:`engine.processes.inbox`) read only the projection.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -389,7 +390,7 @@ class Processes:
     def calendar(self) -> BusinessCalendar:
         # Years the holiday data does not cover yet count weekends only
         # (docs/calendar.md), rather than refusing to compute a due time.
-        return self.ctx.calendar or BusinessCalendar(unknown_years="weekends")
+        return self.ctx.calendar or default_calendar()
 
     def _due(self, element: Element, now: dt.datetime) -> dt.datetime | None:
         text = element.properties.get("dueIn")
@@ -472,6 +473,12 @@ class Processes:
                 data=_json(data) if data else None,
             )
         )
+
+
+@functools.cache
+def default_calendar() -> BusinessCalendar:
+    """The national calendar with default hours: immutable, so built once, not per command."""
+    return BusinessCalendar(unknown_years="weekends")
 
 
 def task_by_id(workflow: Any, task_id: str) -> Any:
