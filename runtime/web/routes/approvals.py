@@ -24,7 +24,7 @@ from engine.processes.approvals import Approvals
 from engine.processes.cc import may_see_instance
 from engine.processes.instances import Actor
 from runtime.web.deps import Access, Ctx, Db, OptionalJsonBody, RowId, json_response_body
-from runtime.web.process_context import actor_of, processes_for
+from runtime.web.process_context import actor_of, body_fields, processes_for, visible_task
 
 router = APIRouter(prefix="/api/v1")
 REFUSED: dict[int | str, dict[str, Any]] = {
@@ -58,35 +58,6 @@ def _json(data: Any) -> Response:
     return Response(json_response_body(data), 200, media_type="application/json")
 
 
-def _fields(payload: Any, kinds: dict[str, type], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The body's members, checked: all problems at once, each at its pointer."""
-    body = payload if payload is not None else {}
-    if not isinstance(body, dict):
-        raise RecordValidationError("The body must be a JSON object.", [ErrorDetail("", "object")])
-    problems = [
-        ErrorDetail(f"/{k}", f"unknown member {k!r}") for k in sorted(set(body) - set(kinds))
-    ]
-    for key, kind in kinds.items():
-        value = body.get(key)
-        if value is None:
-            if key in required:
-                problems.append(ErrorDetail(f"/{key}", "required"))
-        elif not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            problems.append(ErrorDetail(f"/{key}", f"must be {_KIND_NAMES[kind]}"))
-    if problems:
-        raise RecordValidationError("The body is not what this operation takes.", problems)
-    return body
-
-
-_KIND_NAMES = {str: "text", dict: "an object", list: "a list", int: "a whole number"}
-
-
-def _visible(conn: Any, gate: Any, task_id: int) -> None:
-    item = inbox.task(conn, task_id)
-    if not inbox.may_see_task(conn, item, actor_of(gate)):
-        raise NotFoundError(f"Task {task_id} does not exist.")
-
-
 Act = Callable[[Approvals, Actor, dict[str, Any]], object]
 
 
@@ -99,8 +70,8 @@ def _on_task(
 ) -> Response:
     """Check the body, act on a task the caller may see; the task as it is afterwards."""
     payload, conn, gate, ctx = request
-    _visible(conn, gate, task_id)
-    body = _fields(payload, kinds, required)
+    visible_task(conn, gate, task_id)
+    body = body_fields(payload, kinds, required)
     act(processes_for(conn, ctx, gate), actor_of(gate), body)
     return _json(inbox.task(conn, task_id))
 
@@ -224,7 +195,7 @@ def withdraw(
     instance_id: RowId, gate: Access, payload: OptionalJsonBody, conn: Db, ctx: Ctx
 ) -> Response:
     _instance(conn, gate, instance_id)
-    body = _fields(payload, {"comment": str})
+    body = body_fields(payload, {"comment": str})
     processes_for(conn, ctx, gate).withdraw(
         instance_id, actor=actor_of(gate), comment=body.get("comment")
     )
@@ -247,7 +218,7 @@ def withdraw(
 )
 def cc(instance_id: RowId, gate: Access, payload: OptionalJsonBody, conn: Db, ctx: Ctx) -> Response:
     _instance(conn, gate, instance_id)
-    body = _fields(payload, {"users": list, "task_id": int, "comment": str}, ("users",))
+    body = body_fields(payload, {"users": list, "task_id": int, "comment": str}, ("users",))
     if not 0 < body.get("task_id", 1) <= INT64_MAX:
         raise RecordValidationError("No such task.", [ErrorDetail("/task_id", "a task id")])
     sent = processes_for(conn, ctx, gate).cc(

@@ -30,7 +30,7 @@ from runtime.web.deps import (
     json_response_body,
 )
 from runtime.web.problems import BadRequestError, UnsupportedMediaTypeError
-from runtime.web.process_context import actor_of, processes_for
+from runtime.web.process_context import actor_of, body_fields, processes_for
 
 router = APIRouter(prefix="/api/v1/processes", tags=["processes"])
 # Problem responses besides the ones every operation documents (runtime.web.openapi).
@@ -112,22 +112,6 @@ def _bpmn_text(content_type: str, raw: bytes) -> str:
     return body["bpmn"]
 
 
-def _shape(payload: Any, allowed: set[str]) -> dict[str, Any]:
-    if payload is None:
-        return {}
-    if not isinstance(payload, dict):
-        raise RecordValidationError("The body must be a JSON object.", [ErrorDetail("", "object")])
-    unknown = sorted(set(payload) - allowed)
-    if unknown:
-        raise RecordValidationError(
-            "Unknown members.", [ErrorDetail(f"/{k}", f"unknown member {k!r}") for k in unknown]
-        )
-    data = payload.get("data", {})
-    if not isinstance(data, dict):
-        raise RecordValidationError("data must be an object.", [ErrorDetail("/data", "object")])
-    return payload
-
-
 @router.post(
     "/{key}/instances",
     summary="Start a process (optionally bound to a record)",
@@ -158,7 +142,7 @@ def _shape(payload: Any, allowed: set[str]) -> dict[str, Any]:
     },
 )
 def start(key: str, gate: Access, payload: OptionalJsonBody, conn: Db, ctx: Ctx) -> Response:
-    body = _shape(payload, {"data", "record"})
+    body = body_fields(payload, {"data": dict, "record": dict})
     record = body.get("record")
     bound = None
     if record is not None:
@@ -178,7 +162,7 @@ def start(key: str, gate: Access, payload: OptionalJsonBody, conn: Db, ctx: Ctx)
         assert isinstance(record_id, int)
         bound = (form, record_id)
     engine = processes_for(conn, ctx, gate)
-    instance_id = engine.start(key, actor=actor_of(gate), data=body.get("data", {}), record=bound)
+    instance_id = engine.start(key, actor=actor_of(gate), data=body.get("data") or {}, record=bound)
     return _json(inbox.instance(conn, instance_id), 201)
 
 

@@ -17,11 +17,10 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from engine.errors import ErrorDetail, NotFoundError, RecordValidationError
 from engine.processes import inbox
 from engine.processes.cc import copies
 from runtime.web.deps import Access, Ctx, Db, OptionalJsonBody, RowId, json_response_body
-from runtime.web.process_context import actor_of, processes_for
+from runtime.web.process_context import actor_of, body_fields, processes_for, visible_task
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 ACT: dict[int | str, dict[str, Any]] = {
@@ -70,44 +69,29 @@ def list_(
     return _json({"items": inbox.tasks(conn, actor_of(gate), view, limit=limit)})
 
 
-def _visible(conn: Any, gate: Any, task_id: int) -> dict[str, Any]:
-    item = inbox.task(conn, task_id)
-    if not inbox.may_see_task(conn, item, actor_of(gate)):
-        raise NotFoundError(f"Task {task_id} does not exist.")
-    return item
-
-
 @router.get("/{task_id}", summary="A task", responses={404: ACT[404]})
 def get(task_id: RowId, conn: Db, gate: Access) -> Response:
-    return _json(_visible(conn, gate, task_id))
+    return _json(visible_task(conn, gate, task_id))
 
 
 @router.post("/{task_id}:claim", summary="Take a group task", responses=ACT)
 def claim(task_id: RowId, conn: Db, gate: Access, ctx: Ctx) -> Response:
-    _visible(conn, gate, task_id)
+    visible_task(conn, gate, task_id)
     processes_for(conn, ctx, gate).claim(task_id, actor=actor_of(gate))
     return _json(inbox.task(conn, task_id))
 
 
 @router.post("/{task_id}:unclaim", summary="Give a claimed task back to the group", responses=ACT)
 def unclaim(task_id: RowId, conn: Db, gate: Access, ctx: Ctx) -> Response:
-    _visible(conn, gate, task_id)
+    visible_task(conn, gate, task_id)
     processes_for(conn, ctx, gate).unclaim(task_id, actor=actor_of(gate))
     return _json(inbox.task(conn, task_id))
 
 
 def _finish(task_id: int, outcome: str, payload: Any, conn: Any, gate: Any, ctx: Any) -> Response:
-    _visible(conn, gate, task_id)
-    body = payload if payload is not None else {}
-    if not isinstance(body, dict) or set(body) - {"data", "comment"}:
-        raise RecordValidationError(
-            "The body is {data, comment}.", [ErrorDetail("", "an object with data and comment")]
-        )
-    data, comment = body.get("data", {}), body.get("comment")
-    if not isinstance(data, dict):
-        raise RecordValidationError("data must be an object.", [ErrorDetail("/data", "object")])
-    if comment is not None and not isinstance(comment, str):
-        raise RecordValidationError("comment must be text.", [ErrorDetail("/comment", "text")])
+    visible_task(conn, gate, task_id)
+    body = body_fields(payload, {"data": dict, "comment": str})
+    data, comment = body.get("data") or {}, body.get("comment")
     processes_for(conn, ctx, gate).complete(
         task_id, actor=actor_of(gate), data=data, outcome=outcome, comment=comment
     )
