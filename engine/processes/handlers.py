@@ -22,7 +22,6 @@ from engine.jobs import Job
 from engine.processes.definitions import SpecCache
 from engine.processes.instances import RUNNING, Context, Processes, task_by_id
 from engine.processes.state import load
-from engine.processes.tables import history_table
 from engine.processes.timers import (
     ESCALATE,
     REMIND,
@@ -58,7 +57,7 @@ def process_handlers(
             return  # completed or cancelled meanwhile: nothing to fire
         p._run(workflow, None)  # an error names its element; the job retries, then incident
         p._save(instance, workflow)
-        _system_history(p, instance.id, "timer", element)
+        p._history(instance.id, None, "timer", element, None)
         p._project(instance.id, workflow, parsed, started_by=instance.started_by)
         schedule_timers(conn, instance.id, workflow, p.ctx.script_engine, clock())
 
@@ -68,7 +67,7 @@ def process_handlers(
         if item is None:
             return
         p._lock_instance(item.instance_id, state=False)
-        _system_history(p, item.instance_id, "remind", item.element_id, item.id)
+        p._history(item.instance_id, None, "remind", item.element_id, item.id)
 
     def on_escalate(conn: sa.Connection, job: Job) -> None:
         p = engine(conn)
@@ -79,7 +78,9 @@ def process_handlers(
         parsed = specs.get(conn, instance.process_key, instance.process_version)
         data = _workflow_data(instance.state)
         added = escalate(conn, item, parsed, data, instance.started_by)
-        _system_history(p, item.instance_id, "escalate", item.element_id, item.id, roles=added)
+        p._history(
+            item.instance_id, None, "escalate", item.element_id, item.id, data={"roles": added}
+        )
 
     return {TIMER: on_timer, REMIND: on_remind, ESCALATE: on_escalate}
 
@@ -88,24 +89,3 @@ def _workflow_data(state: Any) -> dict[str, Any]:
     """The instance's process-level data (``record`` etc.) without rebuilding it."""
     data = state.get("data", {}) if isinstance(state, dict) else {}
     return data if isinstance(data, dict) else {}
-
-
-def _system_history(
-    p: Processes,
-    instance_id: int,
-    action: str,
-    element_id: str | None,
-    work_item_id: int | None = None,
-    **data: Any,
-) -> None:
-    p.conn.execute(
-        sa.insert(history_table).values(
-            instance_id=instance_id,
-            at=p.ctx.clock(),
-            actor_id=None,
-            action=action,
-            element_id=element_id,
-            work_item_id=work_item_id,
-            data=data or None,
-        )
-    )

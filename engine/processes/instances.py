@@ -452,7 +452,7 @@ class Processes:
     def _history(
         self,
         instance_id: int,
-        actor: Actor,
+        actor: Actor | None,
         action: str,
         element_id: str | None,
         work_item_id: int | None,
@@ -464,7 +464,7 @@ class Processes:
             sa.insert(history_table).values(
                 instance_id=instance_id,
                 at=self.ctx.clock(),
-                actor_id=actor.user_id,
+                actor_id=actor.user_id if actor is not None else None,  # None: the system
                 action=action,
                 element_id=element_id,
                 work_item_id=work_item_id,
