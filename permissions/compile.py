@@ -42,7 +42,6 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.forms.definition import FormDefinition
 from engine.forms.fieldtypes import FIELD_TYPES
-from engine.system import user_department_table
 from permissions.conditions import (
     FALSE,
     TRUE,
@@ -423,21 +422,3 @@ class AccessCompiler:
         form_version: int | None = None,
     ) -> Access:
         return self.policy(conn).access(user, form, action, form_version=form_version)
-
-
-def load_user_context(
-    conn: sa.Connection,
-    user_id: int,
-    *,
-    roles: Iterable[str] = (),
-    attributes: Mapping[str, Any] | None = None,
-) -> UserContext:
-    """A user's context with their departments (ff_user_department) read in one query."""
-    m = user_department_table
-    depts = conn.execute(sa.select(m.c.department_id).where(m.c.user_id == user_id)).scalars()
-    return UserContext(
-        user_id=user_id,
-        roles=frozenset(roles),
-        dept_ids=frozenset(int(d) for d in depts),
-        attributes=dict(attributes or {}),
-    )

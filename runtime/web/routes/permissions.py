@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query
 
 from engine.errors import ErrorDetail, PermissionDeniedError, QueryError
 from engine.forms.fieldtypes import INT64_MAX
-from permissions.compile import load_user_context
 from permissions.explain import explain
+from permissions.gate import load_caller
 from runtime.auth.service import find_user_id
 from runtime.web.deps import Ctx, CurrentUser, Db
 
@@ -46,7 +46,8 @@ def explain_access(
         raise QueryError(
             "Unknown field.", [ErrorDetail("/query/field", f"form {form!r} has no field {field!r}")]
         )
-    subject = load_user_context(conn, find_user_id(conn, username))
+    # The very context enforcement uses (departments and user attributes).
+    subject = load_caller(conn, find_user_id(conn, username)).user
     result = explain(
         conn,
         ctx.access,
