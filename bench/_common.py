@@ -159,6 +159,34 @@ def add_database_arguments(parser: argparse.ArgumentParser, *, reusable: bool) -
         )
 
 
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
+
+
+def data_sets(args: argparse.Namespace, *, schema: str = "bench_data") -> Iterator[Database]:
+    """The databases a data-set benchmark runs on, one after another: SQLite, then
+    PostgreSQL when a URL is given (``add_database_arguments`` and
+    ``add_backend_arguments`` options)."""
+    backends = [] if args.skip_sqlite else ["sqlite"]
+    if not args.skip_postgres:
+        if args.database_url:
+            backends.append("postgresql")
+        else:
+            print(f"(no --database-url or ${URL_VARIABLE}: PostgreSQL skipped)")
+    for backend in backends:
+        print(f"== {backend}: {args.rows:,} rows")
+        with database(
+            backend,
+            url=args.database_url,
+            schema=schema,
+            sqlite_path=args.sqlite_path,
+            reuse=args.reuse,
+            keep=args.keep,
+        ) as db:
+            yield db
+
+
 def render(url: sa.URL) -> str:
     return url.render_as_string(hide_password=False)
 

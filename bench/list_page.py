@@ -28,7 +28,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench import _handwritten as hand
-from bench._common import Database, add_database_arguments, database, prepare, summary_ms
+from bench._common import (
+    Database,
+    add_backend_arguments,
+    add_database_arguments,
+    data_sets,
+    prepare,
+    summary_ms,
+)
 from engine.catalog import load_schema
 from engine.records.query import Filter, ListQuery, Sort, list_records
 
@@ -213,28 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=float, default=20.0, help="seconds at most per case (fewer runs)"
     )
     parser.add_argument("--explain", action="store_true", help="print each statement's plan")
-    parser.add_argument("--skip-sqlite", action="store_true")
-    parser.add_argument("--skip-postgres", action="store_true")
+    add_backend_arguments(parser)
     args = parser.parse_args(argv)
-    backends = [] if args.skip_sqlite else ["sqlite"]
-    if not args.skip_postgres:
-        if args.database_url:
-            backends.append("postgresql")
-        else:
-            print("(no --database-url or $FORMFLOW_BENCH_DATABASE_URL: PostgreSQL skipped)")
     print(f"median / p95 of {args.runs} runs, {LIMIT}-row pages; ratio = formflow / hand-written")
     results = []
-    for backend in backends:
-        print(f"== {backend}: {args.rows:,} rows")
-        with database(
-            backend,
-            url=args.database_url,
-            schema="bench_data",
-            sqlite_path=args.sqlite_path,
-            reuse=args.reuse,
-            keep=args.keep,
-        ) as db:
-            results.extend(run(db, args.rows, args.runs, args.budget, args.explain))
+    for db in data_sets(args):
+        results.extend(run(db, args.rows, args.runs, args.budget, args.explain))
     print()
     print(f"{'database':<11} {'case':<48} {'formflow ms':>12} {'hand ms':>9} {'ratio':>7}")
     for r in results:

@@ -36,7 +36,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench._common import Database, add_database_arguments, database, prepare, summary_ms
+from bench._common import (
+    Database,
+    add_backend_arguments,
+    add_database_arguments,
+    data_sets,
+    prepare,
+    summary_ms,
+)
 from engine.catalog import Schema, load_schema
 from engine.records.query import Filter, ListQuery, Sort
 from engine.system import department_table, user_department_table
@@ -260,26 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     add_database_arguments(parser, reusable=True)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--budget", type=float, default=15.0, help="seconds at most per case")
-    parser.add_argument("--skip-sqlite", action="store_true")
+    add_backend_arguments(parser)
     args = parser.parse_args(argv)
-    backends = [] if args.skip_sqlite else ["sqlite"]
-    if args.database_url:
-        backends.append("postgresql")
-    else:
-        print("(no --database-url or $FORMFLOW_BENCH_DATABASE_URL: PostgreSQL skipped)")
     print(f"median / p95, {LIMIT}-row pages; ratio = branch head / superuser")
     results = []
-    for backend in backends:
-        print(f"== {backend}: {args.rows:,} rows")
-        with database(
-            backend,
-            url=args.database_url,
-            schema="bench_data",
-            sqlite_path=args.sqlite_path,
-            reuse=args.reuse,
-            keep=args.keep,
-        ) as db:
-            results.extend(run(db, args.rows, args.runs, args.budget))
+    for db in data_sets(args):
+        results.extend(run(db, args.rows, args.runs, args.budget))
     worst = max((r["head"] / r["admin"] for r in results), default=float("nan"))
     print(
         f"worst ratio {worst:.2f}x (target <= {TARGET_RATIO}x): "
