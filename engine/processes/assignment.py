@@ -111,3 +111,21 @@ def scope_department(
     if primary is None and rows:
         primary = min(r.department_id for r in rows)
     return (int(primary) if primary is not None else None), levels
+
+
+def role_candidates(
+    conn: sa.Connection,
+    roles: list[str],
+    scope: str | None,
+    element_id: str,
+    data: Mapping[str, Any],
+    initiator: int | None,
+) -> list[tuple[str, str]]:
+    """Candidate rows (kind, ref) for ``roles``: with a scope, the nearest holders as
+    users; without one (or with no holder on the way up), the roles themselves."""
+    if roles and scope:
+        dept, levels = scope_department(conn, scope, element_id, data, initiator)
+        holders = scoped_holders(conn, roles, dept, levels)
+        if holders:
+            return [("user", str(u)) for u in holders]
+    return [("role", r) for r in roles]

@@ -34,7 +34,7 @@ from engine.calendar import BusinessCalendar
 from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError
 from engine.expressions.api import evaluate_text
 from engine.expressions.errors import ExpressionError
-from engine.processes.assignment import scope_department, scoped_holders
+from engine.processes.assignment import role_candidates
 from engine.processes.bpmn import Element, ParsedBpmn
 from engine.processes.definitions import SpecCache, current_version
 from engine.processes.errors import ProcessRuntimeError, ProcessStateError
@@ -360,22 +360,20 @@ class Processes:
     ) -> list[tuple[str, str]]:
         props = element.properties
         out: list[tuple[str, str]] = []
-        roles = _names(props.get("candidateRoles", ""))
-        if roles and props.get("candidateScope"):
-            dept, levels = scope_department(
-                self.conn, props["candidateScope"], element.id, data, initiator
-            )
-            holders = scoped_holders(self.conn, roles, dept, levels)
-            if holders:  # else, as without a scope: every holder of the role
-                out += [("user", str(u)) for u in holders]
-                roles = []
+        out += role_candidates(
+            self.conn,
+            _names(props.get("candidateRoles", "")),
+            props.get("candidateScope"),
+            element.id,
+            data,
+            initiator,
+        )
         usernames = _names(props.get("candidateUsers", ""))
         if usernames:
             found = self.conn.execute(
                 sa.select(user_table.c.id).where(user_table.c.username.in_(usernames))
             ).scalars()
             out += [("user", str(i)) for i in found]
-        out += [("role", r) for r in roles]
         depts = _names(props.get("candidateDepartments", ""))
         if depts:
             found = self.conn.execute(

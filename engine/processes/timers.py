@@ -37,7 +37,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.calendar import BusinessCalendar, parse_duration
 from engine.errors import ErrorDetail
 from engine.jobs import enqueue
-from engine.processes.assignment import scope_department, scoped_holders
+from engine.processes.assignment import role_candidates
 from engine.processes.bpmn import ParsedBpmn
 from engine.processes.errors import ProcessRuntimeError
 from engine.processes.tables import candidate_table, work_item_table
@@ -145,40 +145,27 @@ def escalate(
 ) -> list[str]:
     """Add the ``escalateTo`` roles as candidates of an open work item; the roles added.
 
-    With a ``candidateScope``, the nearest holders of those roles (see
-    :mod:`engine.processes.assignment`) are added as user candidates instead.
+    With a ``candidateScope`` the nearest holders of those roles become user
+    candidates instead, as for ``candidateRoles`` (:mod:`engine.processes.assignment`).
     """
     element = parsed.elements.get(item.element_id)
-    roles = [] if element is None else _names(element.properties.get("escalateTo", ""))
-    c = candidate_table
-    scope = element.properties.get("candidateScope") if element is not None else None
-    if roles and scope and element is not None:
-        dept, levels = scope_department(conn, scope, element.id, data, initiator)
-        users = scoped_holders(conn, roles, dept, levels)
-        if users:
-            have_users = set(
-                conn.execute(
-                    sa.select(c.c.ref).where(c.c.work_item_id == item.id, c.c.kind == "user")
-                ).scalars()
-            )
-            new = [str(u) for u in users if str(u) not in have_users]
-            if new:
-                conn.execute(
-                    sa.insert(c),
-                    [{"work_item_id": item.id, "kind": "user", "ref": u} for u in new],
-                )
-            return roles
-    have = set(
-        conn.execute(
-            sa.select(c.c.ref).where(c.c.work_item_id == item.id, c.c.kind == "role")
-        ).scalars()
+    if element is None:
+        return []
+    roles = _names(element.properties.get("escalateTo", ""))
+    rows = role_candidates(
+        conn, roles, element.properties.get("candidateScope"), element.id, data, initiator
     )
-    added = [r for r in roles if r not in have]
-    if added:
+    c = candidate_table
+    have = {
+        (r.kind, r.ref)
+        for r in conn.execute(sa.select(c.c.kind, c.c.ref).where(c.c.work_item_id == item.id))
+    }
+    new = [r for r in rows if r not in have]
+    if new:
         conn.execute(
-            sa.insert(c), [{"work_item_id": item.id, "kind": "role", "ref": r} for r in added]
+            sa.insert(c), [{"work_item_id": item.id, "kind": k, "ref": ref} for k, ref in new]
         )
-    return added
+    return roles if rows else []  # the escalation reached them, new candidates or not
 
 
 def open_item(conn: sa.Connection, work_item_id: int) -> Any:
