@@ -551,9 +551,9 @@ def history(env: Env, steps: int, runs: int, budget: float, profile: bool) -> fl
         f"  extra time of the long instance: {extra:.2f} ms per complete = "
         + ", ".join(f"{k} {v:.1f}" for k, v in parts.items())
         + f", rest {rest:.1f} ms (commit, do_engine_steps, noise; parts: fastest of 9, timed"
-        " apart from the command). Every finished task stays"
-        f" in the state: {(lg.state_bytes - sh.state_bytes) / max(lg.steps - sh.steps, 1):,.0f}"
-        " B per step"
+        " apart from the command). The stored state grows by"
+        f" {(lg.state_bytes - sh.state_bytes) / max(lg.steps - sh.steps, 1):,.0f}"
+        " B per step (finished loop rounds leave it: engine/processes/state.py)"
     )
     if profile:
         with profiled(True, f"10 completes on the {after.steps:,}-step instance"):

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import ErrorDetail, PermissionDeniedError, RecordValidationError
@@ -180,8 +180,8 @@ class Approvals(Signers, CarbonCopies):
                 [ErrorDetail("/to_element", "not a step that was done")],
             )
         target = max(done, key=lambda t: t.last_state_change)
-        if isinstance(target.parent.task_spec, MultiInstanceTask):
-            target = target.parent  # all its instances start again
+        if isinstance(target.parent.task_spec, LoopTask):
+            target = target.parent  # a loop or multi-instance task starts over
         workflow.reset_from_task_id(target.id)
         # Reloading drops the waiting events the reset leaves behind.
         workflow = load(dump(workflow), parsed, self.ctx.script_engine)

@@ -20,8 +20,10 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 )
 from SpiffWorkflow.bpmn.serializer.helpers import DefaultRegistry
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import StandardLoopTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 
 from engine.processes.bpmn import ParsedBpmn
 
@@ -62,8 +64,51 @@ _REGISTRY, _CONVERTER = _registry()
 
 
 def dump(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The state to store; finished rounds of standard loops leave ``workflow`` first."""
+    drop_finished_rounds(workflow)
     state: dict[str, Any] = _exact(_REGISTRY.convert(workflow))
     return state
+
+
+def drop_finished_rounds(workflow: BpmnWorkflow) -> int:
+    """Remove the finished rounds of every standard loop but its latest; how many went.
+
+    SpiffWorkflow keeps each round of a ``standardLoopCharacteristics`` task
+    as a child of the loop task, finished or not, so a review sent back for
+    rework a thousand times costs a thousand tasks in every load, save and
+    walk of the tree. The loop itself only counts its rounds (the ids in its
+    ``merged`` list, and only against a ``loopMaximum``; without one, the
+    list is cut to the latest id), and a return to the step needs only its
+    latest round; the rounds themselves are in ``ff_process_history``. Rounds
+    holding a subprocess are kept: a subprocess lives outside the task tree.
+    Multi-instance tasks keep every instance: their completion counters
+    (:mod:`engine.processes.multi_instance`) read them.
+    """
+    dropped = 0
+    for flow in (workflow, *workflow.subprocesses.values()):
+        for task in [t for t in flow.tasks.values() if isinstance(t.task_spec, StandardLoopTask)]:
+            rounds = [c for c in task.children if _finished(c, workflow)]
+            rounds.sort(key=lambda c: c.last_state_change)
+            for old in rounds[:-1]:
+                flow._remove_task(old.id)
+                dropped += 1
+            merged = task.internal_data.get("merged") or []
+            if task.task_spec.maximum is None and len(merged) > 1:
+                # Without a loopMaximum the loop never counts its rounds: the
+                # latest is all a return to the step needs.
+                task.internal_data["merged"] = merged[-1:]
+    return dropped
+
+
+def _finished(task: Any, workflow: BpmnWorkflow) -> bool:
+    """``task`` and everything under it are done, and none of it is a subprocess."""
+    stack = [task]
+    while stack:
+        node = stack.pop()
+        if not node.has_state(TaskState.FINISHED_MASK) or node.id in workflow.subprocesses:
+            return False
+        stack.extend(node.children)
+    return True
 
 
 def _exact(value: Any) -> Any:
