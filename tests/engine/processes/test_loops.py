@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from process_support import HEADER, actor, approvals, open_item, properties, publish, seed
 
+from engine.processes.approvals import Approvals
 from engine.processes.instances import Processes
 from engine.processes.tables import history_table, instance_table
 
@@ -57,6 +58,16 @@ def state(conn: sa.Connection, instance_id: int) -> dict[str, object]:
     return found
 
 
+def drafted(conn: sa.Connection, ids: dict[str, int], bpmn: str) -> tuple[Approvals, int]:
+    """The process published and started by alice, her draft done: review is open."""
+    publish(conn, bpmn)
+    p = approvals(conn)
+    alice = actor(ids["alice"])
+    instance = p.start("rework", actor=alice)
+    p.complete(open_item(conn, instance, "draft", ids["alice"]), actor=alice)
+    return p, instance
+
+
 def review_round(p: Processes, conn: sa.Connection, instance: int, rita: int, outcome: str) -> None:
     item = open_item(conn, instance, "review", None)
     p.claim(item, actor=actor(rita, "reviewer"))
@@ -66,11 +77,8 @@ def review_round(p: Processes, conn: sa.Connection, instance: int, rita: int, ou
 def test_rework_rounds_keep_the_state_the_size_of_one_round(
     connection: sa.Connection, ids: dict[str, int]
 ) -> None:
-    publish(connection, rework())
-    p = approvals(connection)
+    p, instance = drafted(connection, ids, rework())
     alice = actor(ids["alice"])
-    instance = p.start("rework", actor=alice)
-    p.complete(open_item(connection, instance, "draft", ids["alice"]), actor=alice)
     sizes = {}
     for n in range(1, 41):
         review_round(p, connection, instance, ids["rita"], "reject")
@@ -98,11 +106,7 @@ def test_a_loop_maximum_still_counts_every_round(
     connection: sa.Connection, ids: dict[str, int]
 ) -> None:
     # The condition never lets go: only loopMaximum ends the loop.
-    publish(connection, rework(maximum=6, condition="1 == 1"))
-    p = approvals(connection)
-    alice = actor(ids["alice"])
-    instance = p.start("rework", actor=alice)
-    p.complete(open_item(connection, instance, "draft", ids["alice"]), actor=alice)
+    p, instance = drafted(connection, ids, rework(maximum=6, condition="1 == 1"))
     for _ in range(5):
         review_round(p, connection, instance, ids["rita"], "approve")
         assert open_item(connection, instance, "review", None)
@@ -113,11 +117,8 @@ def test_a_loop_maximum_still_counts_every_round(
 def test_return_to_a_looped_step_after_its_rounds_were_dropped(
     connection: sa.Connection, ids: dict[str, int]
 ) -> None:
-    publish(connection, rework())
-    p = approvals(connection)
+    p, instance = drafted(connection, ids, rework())
     alice = actor(ids["alice"])
-    instance = p.start("rework", actor=alice)
-    p.complete(open_item(connection, instance, "draft", ids["alice"]), actor=alice)
     for outcome in ("reject", "reject", "reject", "approve"):
         review_round(p, connection, instance, ids["rita"], outcome)
     sign = open_item(connection, instance, "sign", ids["alice"])
