@@ -107,22 +107,27 @@ def enqueue(
         "created_at": now,
     }
     if dedupe_key is None:
-        inserted = conn.execute(sa.insert(job_table).values(values).returning(job_table.c.id))
-        return int(inserted.scalar_one())
-    insert = _dialect_insert(conn)(job_table).values(values)
-    statement = insert.on_conflict_do_nothing(
-        index_elements=[job_table.c.dedupe_key],
-        index_where=job_table.c.dedupe_key.is_not(None),
-    ).returning(job_table.c.id)
-    job_id = conn.execute(statement).scalar_one_or_none()
+        return int(conn.execute(_INSERT, values).scalar_one())
+    job_id = conn.execute(_INSERT_ONCE[conn.dialect.name], values).scalar_one_or_none()
     if job_id is None:
-        existing = sa.select(job_table.c.id).where(job_table.c.dedupe_key == dedupe_key)
-        job_id = conn.execute(existing).scalar_one()
+        job_id = conn.execute(_BY_DEDUPE_KEY, {"dedupe_key": dedupe_key}).scalar_one()
     return int(job_id)
 
 
-def _dialect_insert(conn: sa.Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+# Built once: enqueue runs in every process command that opens a task.
+_INSERT = sa.insert(job_table).returning(job_table.c.id)
+_INSERT_ONCE = {
+    name: dialect.insert(job_table)
+    .on_conflict_do_nothing(
+        index_elements=[job_table.c.dedupe_key],
+        index_where=job_table.c.dedupe_key.is_not(None),
+    )
+    .returning(job_table.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_BY_DEDUPE_KEY = sa.select(job_table.c.id).where(
+    job_table.c.dedupe_key == sa.bindparam("dedupe_key")
+)
 
 
 def _check_text(name: str, value: str, length: int) -> None:

@@ -21,13 +21,6 @@ MAKER_CHECKER = "makerChecker"  # the maker ≠ checker task property
 
 
 class ApprovalBase(Processes):
-    def _open(self, work_item_id: int) -> tuple[Any, Any]:
-        """The open work item (read again under the instance lock) and its locked instance."""
-        instance = self._lock_instance(self._item(work_item_id).instance_id)
-        item = self._item(work_item_id)
-        self._check_open(item)
-        return item, instance
-
     def _check_holder(self, item: Any, actor: Actor, what: str) -> None:
         """Only the task's assignee (or an administrator) may ``what`` it."""
         if actor.superuser or item.assignee_id == actor.user_id:

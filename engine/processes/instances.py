@@ -55,6 +55,68 @@ OPEN, DONE, CANCELLED = "open", "done", "cancelled"
 OUTCOMES = frozenset({"approve", "reject", "submit"})
 MAX_COMMENT = 2_000
 
+# The statements of every command, built once: building a statement (and its
+# cache key) costs SQLAlchemy more than SQLite takes to run it.
+_W, _I, _C = work_item_table, instance_table, candidate_table
+_ITEM = sa.select(_W).where(_W.c.id == sa.bindparam("item_id"))
+_BUT_STATE = [c for c in _I.c if c.key != "state"]
+_THE_INSTANCE = _I.c.id == sa.bindparam("instance_id")
+_ITEMS_INSTANCE = _I.c.id == (
+    sa.select(_W.c.instance_id).where(_W.c.id == sa.bindparam("item_id")).scalar_subquery()
+)
+_LOCK = sa.select(_I).where(_THE_INSTANCE).with_for_update()
+_LOCK_NO_STATE = sa.select(*_BUT_STATE).where(_THE_INSTANCE).with_for_update()
+_LOCK_OF_ITEM = sa.select(_I).where(_ITEMS_INSTANCE).with_for_update()
+_LOCK_OF_ITEM_NO_STATE = sa.select(*_BUT_STATE).where(_ITEMS_INSTANCE).with_for_update()
+_ITEM_STATUS = sa.select(_W.c.status).where(_W.c.id == sa.bindparam("item_id"))
+_IS_CANDIDATE = (
+    sa.select(_C.c.work_item_id)
+    .where(
+        _C.c.work_item_id == sa.bindparam("item_id"),
+        sa.or_(
+            sa.and_(_C.c.kind == "user", _C.c.ref == sa.bindparam("user")),
+            sa.and_(_C.c.kind == "role", _C.c.ref.in_(sa.bindparam("roles", expanding=True))),
+            sa.and_(_C.c.kind == "dept", _C.c.ref.in_(sa.bindparam("depts", expanding=True))),
+        ),
+    )
+    .limit(1)
+)
+_CLOSE_ITEM = (
+    sa.update(_W)
+    .where(_W.c.id == sa.bindparam("b_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        completed_at=sa.bindparam("b_at"),
+        completed_by=sa.bindparam("b_by"),
+        outcome=sa.bindparam("b_outcome"),
+        assignee_id=sa.bindparam("b_assignee"),
+    )
+)
+_ASSIGN = (
+    sa.update(_W)
+    .where(_W.c.id == sa.bindparam("b_id"))
+    .values(assignee_id=sa.bindparam("b_assignee"))
+)
+_SAVE = (
+    sa.update(_I)
+    .where(_I.c.id == sa.bindparam("b_id"), _I.c.row_version == sa.bindparam("b_version"))
+    .values(
+        state=sa.bindparam("b_state", type_=_I.c.state.type),
+        row_version=sa.bindparam("b_version") + 1,
+        status=sa.bindparam("b_status"),
+        ended_at=sa.bindparam("b_ended"),
+    )
+)
+_OPEN_ITEMS = sa.select(_W.c.id, _W.c.task_id).where(
+    _W.c.instance_id == sa.bindparam("instance_id"), _W.c.status == OPEN
+)
+_CANCEL_ITEMS = (
+    sa.update(_W).where(_W.c.id.in_(sa.bindparam("ids", expanding=True))).values(status=CANCELLED)
+)
+_NEW_ITEM = sa.insert(_W).returning(_W.c.id)
+_NEW_CANDIDATES = sa.insert(_C)
+_HISTORY = sa.insert(history_table)
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -165,9 +227,7 @@ class Processes:
             raise ProcessStateError(
                 "The comment is too long.", [ErrorDetail("/comment", f"at most {MAX_COMMENT}")]
             )
-        item = self._item(work_item_id)
-        instance = self._lock_instance(item.instance_id)
-        self._check_open(item)
+        item, instance = self._open(work_item_id)
         if not self._may_act(item, actor):
             raise PermissionDeniedError("This task is not yours to complete: claim it first.")
         values = dict(data or {})
@@ -191,16 +251,16 @@ class Processes:
         self._run(workflow, task)
         now = self.ctx.clock()
         self.conn.execute(
-            sa.update(work_item_table)
-            .where(work_item_table.c.id == item.id)
-            .values(
-                status=DONE,
-                completed_at=now,
-                completed_by=actor.user_id,
-                outcome=outcome,
+            _CLOSE_ITEM,
+            {
+                "b_id": item.id,
+                "b_status": DONE,
+                "b_at": now,
+                "b_by": actor.user_id,
+                "b_outcome": outcome,
                 # Completing an unclaimed task claims it.
-                assignee_id=item.assignee_id if item.assignee_id is not None else actor.user_id,
-            )
+                "b_assignee": item.assignee_id if item.assignee_id is not None else actor.user_id,
+            },
         )
         self._history(
             instance.id, actor, outcome, item.element_id, item.id, data=values, comment=comment
@@ -211,9 +271,7 @@ class Processes:
         return int(instance.id)
 
     def claim(self, work_item_id: int, *, actor: Actor) -> None:
-        item = self._item(work_item_id)
-        self._lock_instance(item.instance_id, state=False)
-        self._check_open(item)
+        item, _ = self._open(work_item_id, state=False)
         if item.assignee_id == actor.user_id:
             return
         if item.assignee_id is not None:
@@ -224,9 +282,7 @@ class Processes:
         self._history(item.instance_id, actor, "claim", item.element_id, item.id)
 
     def unclaim(self, work_item_id: int, *, actor: Actor) -> None:
-        item = self._item(work_item_id)
-        self._lock_instance(item.instance_id, state=False)
-        self._check_open(item)
+        item, _ = self._open(work_item_id, state=False)
         if item.assignee_id != actor.user_id and not actor.superuser:
             raise ProcessStateError("Only the person who claimed a task can give it back.")
         self._assign(item, None)
@@ -262,17 +318,14 @@ class Processes:
     def _save(self, instance: Any, workflow: Any) -> None:
         done = workflow.is_completed()
         result = self.conn.execute(
-            sa.update(instance_table)
-            .where(
-                instance_table.c.id == instance.id,
-                instance_table.c.row_version == instance.row_version,
-            )
-            .values(
-                state=dump(workflow),
-                row_version=instance.row_version + 1,
-                status=COMPLETED if done else RUNNING,
-                ended_at=self.ctx.clock() if done else None,
-            )
+            _SAVE,
+            {
+                "b_id": instance.id,
+                "b_version": instance.row_version,
+                "b_state": dump(workflow),
+                "b_status": COMPLETED if done else RUNNING,
+                "b_ended": self.ctx.clock() if done else None,
+            },
         )
         if result.rowcount != 1:
             raise ProcessStateError("Someone else acted on this process at the same time; reload.")
@@ -281,18 +334,12 @@ class Processes:
         self, instance_id: int, workflow: Any, parsed: ParsedBpmn, *, started_by: int | None
     ) -> None:
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-        w = work_item_table
         open_ids = {
-            r.task_id: r.id
-            for r in self.conn.execute(
-                sa.select(w.c.id, w.c.task_id).where(
-                    w.c.instance_id == instance_id, w.c.status == OPEN
-                )
-            )
+            r.task_id: r.id for r in self.conn.execute(_OPEN_ITEMS, {"instance_id": instance_id})
         }
         gone = [item for task_id, item in open_ids.items() if task_id not in ready]
         if gone:
-            self.conn.execute(sa.update(w).where(w.c.id.in_(gone)).values(status=CANCELLED))
+            self.conn.execute(_CANCEL_ITEMS, {"ids": gone})
         now = self.ctx.clock()
         for task_id, task in ready.items():
             if task_id in open_ids:
@@ -305,25 +352,24 @@ class Processes:
             due = self._due(element, now)
             item_id = int(
                 self.conn.execute(
-                    sa.insert(w)
-                    .values(
-                        instance_id=instance_id,
-                        task_id=task_id,
-                        element_id=element.id,
-                        name=element.name,
-                        form_key=element.properties.get("form"),
-                        status=OPEN,
-                        assignee_id=assignee,
-                        due_at=due,
-                        created_at=now,
-                    )
-                    .returning(w.c.id)
+                    _NEW_ITEM,
+                    {
+                        "instance_id": instance_id,
+                        "task_id": task_id,
+                        "element_id": element.id,
+                        "name": element.name,
+                        "form_key": element.properties.get("form"),
+                        "status": OPEN,
+                        "assignee_id": assignee,
+                        "due_at": due,
+                        "created_at": now,
+                    },
                 ).scalar_one()
             )
             candidates = self._candidates(element, context, started_by)
             if candidates:
                 self.conn.execute(
-                    sa.insert(candidate_table),
+                    _NEW_CANDIDATES,
                     [{"work_item_id": item_id, "kind": k, "ref": r} for k, r in candidates],
                 )
             schedule_sla(self.conn, item_id, element.properties, now, due, self.calendar)
@@ -397,31 +443,37 @@ class Processes:
     # -- rows ----------------------------------------------------------------
 
     def _item(self, work_item_id: int) -> Any:
-        row = self.conn.execute(
-            sa.select(work_item_table).where(work_item_table.c.id == work_item_id)
-        ).one_or_none()
+        row = self.conn.execute(_ITEM, {"item_id": work_item_id}).one_or_none()
         if row is None:
             raise NotFoundError(f"Task {work_item_id} does not exist.")
         return row
 
+    def _open(self, work_item_id: int, *, state: bool = True) -> tuple[Any, Any]:
+        """The open work item, read under its instance's lock, and the locked instance.
+
+        The lock comes first, so a command that closed the item meanwhile is
+        seen; ``state=False`` leaves the instance's state unread.
+        """
+        lock = _LOCK_OF_ITEM if state else _LOCK_OF_ITEM_NO_STATE
+        instance = self.conn.execute(lock, {"item_id": work_item_id}).one_or_none()
+        if instance is None:
+            raise NotFoundError(f"Task {work_item_id} does not exist.")
+        item = self._item(work_item_id)
+        _require_open(item.id, item.status)
+        return item, instance
+
     def _lock_instance(self, instance_id: int, *, state: bool = True) -> Any:
         """Lock the instance row; ``state=False`` leaves the (large) state unread."""
-        t = instance_table
-        columns = list(t.c) if state else [c for c in t.c if c.key != "state"]
-        row = self.conn.execute(
-            sa.select(*columns).where(t.c.id == instance_id).with_for_update()
-        ).one_or_none()
+        lock = _LOCK if state else _LOCK_NO_STATE
+        row = self.conn.execute(lock, {"instance_id": instance_id}).one_or_none()
         if row is None:  # pragma: no cover - work items reference their instance
             raise NotFoundError(f"Process instance {instance_id} does not exist.")
         return row
 
     def _check_open(self, item: Any) -> None:
         # Re-read under the instance lock: a concurrent command may have closed it.
-        status = self.conn.execute(
-            sa.select(work_item_table.c.status).where(work_item_table.c.id == item.id)
-        ).scalar_one()
-        if status != OPEN:
-            raise ProcessStateError(f"Task {item.id} is already {status}; reload your task list.")
+        status = self.conn.execute(_ITEM_STATUS, {"item_id": item.id}).scalar_one()
+        _require_open(item.id, status)
 
     def _may_act(self, item: Any, actor: Actor) -> bool:
         if actor.superuser or item.assignee_id == actor.user_id:
@@ -429,23 +481,19 @@ class Processes:
         return item.assignee_id is None and self._is_candidate(item.id, actor)
 
     def _is_candidate(self, item_id: int, actor: Actor) -> bool:
-        c = candidate_table
-        refs = [
-            sa.and_(c.c.kind == "user", c.c.ref == str(actor.user_id)),
-            sa.and_(c.c.kind == "role", c.c.ref.in_(sorted(actor.roles))),
-            sa.and_(c.c.kind == "dept", c.c.ref.in_([str(d) for d in sorted(actor.dept_ids)])),
-        ]
         found = self.conn.execute(
-            sa.select(c.c.work_item_id).where(c.c.work_item_id == item_id, sa.or_(*refs)).limit(1)
+            _IS_CANDIDATE,
+            {
+                "item_id": item_id,
+                "user": str(actor.user_id),
+                "roles": sorted(actor.roles),
+                "depts": [str(d) for d in sorted(actor.dept_ids)],
+            },
         ).first()
         return found is not None
 
     def _assign(self, item: Any, user_id: int | None) -> None:
-        self.conn.execute(
-            sa.update(work_item_table)
-            .where(work_item_table.c.id == item.id)
-            .values(assignee_id=user_id)
-        )
+        self.conn.execute(_ASSIGN, {"b_id": item.id, "b_assignee": user_id})
 
     def _history(
         self,
@@ -459,17 +507,18 @@ class Processes:
         comment: str | None = None,
     ) -> None:
         self.conn.execute(
-            sa.insert(history_table).values(
-                instance_id=instance_id,
-                at=self.ctx.clock(),
-                actor_id=actor.user_id if actor is not None else None,  # None: the system
-                action=action,
-                element_id=element_id,
-                work_item_id=work_item_id,
-                outcome=action if action in OUTCOMES else None,
-                comment=comment,
-                data=_json(data) if data else None,
-            )
+            _HISTORY,
+            {
+                "instance_id": instance_id,
+                "at": self.ctx.clock(),
+                "actor_id": actor.user_id if actor is not None else None,  # None: the system
+                "action": action,
+                "element_id": element_id,
+                "work_item_id": work_item_id,
+                "outcome": action if action in OUTCOMES else None,
+                "comment": comment,
+                "data": _json(data) if data else None,
+            },
         )
 
 
@@ -477,6 +526,11 @@ class Processes:
 def default_calendar() -> BusinessCalendar:
     """The national calendar with default hours: immutable, so built once, not per command."""
     return BusinessCalendar(unknown_years="weekends")
+
+
+def _require_open(item_id: int, status: str) -> None:
+    if status != OPEN:
+        raise ProcessStateError(f"Task {item_id} is already {status}; reload your task list.")
 
 
 def task_by_id(workflow: Any, task_id: str) -> Any:

@@ -66,7 +66,11 @@ _REGISTRY, _CONVERTER = _registry()
 def dump(workflow: BpmnWorkflow) -> dict[str, Any]:
     """The state to store; finished rounds of standard loops leave ``workflow`` first."""
     drop_finished_rounds(workflow)
-    state: dict[str, Any] = _exact(_REGISTRY.convert(workflow))
+    state: dict[str, Any] = _REGISTRY.convert(workflow)
+    for flow in (state, *state.get("subprocesses", {}).values()):
+        for task in flow["tasks"].values():
+            task["data"] = _exact(task["data"])
+            task["delta"] = _exact(task["delta"])
     return state
 
 
@@ -115,8 +119,8 @@ def _exact(value: Any) -> Any:
     """Decimals the serializer left as they are, in its own ``typename`` form.
 
     SpiffWorkflow 3.2.0 converts task data through the registry on load but
-    not on save for the root task's data and for data deltas; its loader
-    restores this form, so decimals come back exact.
+    not on save for the root task's data and for data deltas (everything else
+    it converts); its loader restores this form, so decimals come back exact.
     """
     if isinstance(value, Decimal):
         return {"value": str(value), "typename": "Decimal"}
