@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.http import call_http
 from engine.jobs import (
     HandlerRegistry,
     Job,
@@ -41,6 +42,7 @@ from engine.jobs import (
 from engine.jobs.table import PENDING, RUNNING
 from engine.processes.definitions import SpecCache
 from engine.processes.handlers import process_handlers
+from engine.processes.service_handlers import service_handlers
 from permissions.org import write_audit
 from runtime.settings import Settings
 
@@ -70,8 +72,19 @@ def register_process_handlers(registry: HandlerRegistry) -> None:
         registry.register(kind, handler)
 
 
+def register_service_handlers(registry: HandlerRegistry) -> None:
+    """Service tasks' connector calls (engine.processes.service_handlers, connectors/)."""
+    connectors = {"http": call_http}
+    for kind, handler in service_handlers(SpecCache(), utcnow, connectors).items():
+        registry.register(kind, handler)
+
+
 # Every runtime module that contributes job handlers, in registration order.
-CONTRIBUTORS: tuple[Contributor, ...] = (register_builtin_handlers, register_process_handlers)
+CONTRIBUTORS: tuple[Contributor, ...] = (
+    register_builtin_handlers,
+    register_process_handlers,
+    register_service_handlers,
+)
 
 
 def build_registry(contributors: Iterable[Contributor] | None = None) -> HandlerRegistry:

@@ -46,6 +46,7 @@ from engine.processes.approval_tables import delegation_table
 from engine.processes.cc import CarbonCopies
 from engine.processes.errors import ProcessStateError
 from engine.processes.instances import CANCELLED, DONE, OPEN, RUNNING, Actor
+from engine.processes.services import schedule_services
 from engine.processes.signers import Signers
 from engine.processes.state import dump, load
 from engine.processes.tables import history_table, instance_table, work_item_table
@@ -220,6 +221,7 @@ class Approvals(Signers, CarbonCopies):
         self._save(instance, workflow)
         self._project(instance.id, workflow, parsed, started_by=instance.started_by)
         schedule_timers(self.conn, instance.id, workflow, self.ctx.script_engine, self.ctx.clock())
+        schedule_services(self.conn, instance.id, workflow, self.ctx.clock())
         reopened = self.conn.execute(
             sa.select(w).where(
                 w.c.instance_id == instance.id, w.c.element_id == to_element, w.c.status == OPEN

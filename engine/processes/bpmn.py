@@ -25,10 +25,12 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
-from SpiffWorkflow.spiff.parser.process import BpmnValidator, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.process import BpmnValidator
 
 from engine.errors import ErrorDetail
 from engine.processes.errors import ProcessDefinitionError
+from engine.processes.service_config import SERVICE_PROPERTIES, check_service
+from engine.processes.service_spec import FormflowBpmnParser
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -51,6 +53,7 @@ PROPERTIES = frozenset(
         "makerChecker",
     }
 )
+PROPERTIES |= SERVICE_PROPERTIES  # a service task's: engine/processes/service_config.py
 # Camunda attributes with a Formflow meaning: attribute -> our property.
 CAMUNDA_MAPPED = {
     "assignee": "assignee",
@@ -154,7 +157,7 @@ def parse_bpmn(text: str | bytes, *, source: str = "") -> ParsedBpmn:
     elements, conditions, timers = _read_elements(root, problems, warnings)
     if problems:
         raise ProcessDefinitionError(f"The process {key!r} cannot be published.", problems)
-    parser = SpiffBpmnParser(validator=BpmnValidator())
+    parser = FormflowBpmnParser(validator=BpmnValidator())
     try:
         parser.add_bpmn_xml(root, filename=source or None)
         spec = parser.get_spec(key)
@@ -243,6 +246,7 @@ def _read_elements(
                 if value is not None:
                     props.setdefault(ours, _unwrap(value))
             elements[eid] = Element(eid, tag, node.get("name") or eid, lanes.get(eid), props)
+            problems.extend(check_service(node, tag, props))
     return elements, conditions, timers
 
 

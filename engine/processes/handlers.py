@@ -21,6 +21,7 @@ from engine.calendar import BusinessCalendar
 from engine.jobs import Job
 from engine.processes.definitions import SpecCache
 from engine.processes.instances import RUNNING, Context, Processes, task_by_id
+from engine.processes.services import schedule_services
 from engine.processes.state import load
 from engine.processes.timers import (
     ESCALATE,
@@ -60,6 +61,7 @@ def process_handlers(
         p._history(instance.id, None, "timer", element, None)
         p._project(instance.id, workflow, parsed, started_by=instance.started_by)
         schedule_timers(conn, instance.id, workflow, p.ctx.script_engine, clock())
+        schedule_services(conn, instance.id, workflow, clock())
 
     def on_remind(conn: sa.Connection, job: Job) -> None:
         p = engine(conn)

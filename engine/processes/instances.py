@@ -40,6 +40,7 @@ from engine.processes.definitions import SpecCache, current_version
 from engine.processes.errors import ProcessRuntimeError, ProcessStateError
 from engine.processes.multi_instance import ApprovalScriptEngine, drop_element_variable
 from engine.processes.scripting import ExpressionScriptEngine, expression_text, to_data
+from engine.processes.services import schedule_services
 from engine.processes.state import dump, load
 from engine.processes.tables import (
     candidate_table,
@@ -207,6 +208,7 @@ class Processes:
         self._history(instance_id, actor, "start", None, None, data=dict(data or {}))
         self._project(instance_id, workflow, parsed, started_by=actor.user_id)
         schedule_timers(self.conn, instance_id, workflow, self.ctx.script_engine, now)
+        schedule_services(self.conn, instance_id, workflow, now)
         return instance_id
 
     def complete(
@@ -268,6 +270,7 @@ class Processes:
         self._save(instance, workflow)
         self._project(instance.id, workflow, parsed, started_by=instance.started_by)
         schedule_timers(self.conn, instance.id, workflow, self.ctx.script_engine, now)
+        schedule_services(self.conn, instance.id, workflow, now)
         return int(instance.id)
 
     def claim(self, work_item_id: int, *, actor: Actor) -> None:

@@ -27,6 +27,7 @@ from engine.processes.approval_tables import signer_table
 from engine.processes.errors import ProcessStateError
 from engine.processes.instances import DONE, OPEN, Actor
 from engine.processes.scripting import to_data
+from engine.processes.services import schedule_services
 from engine.processes.state import load
 from engine.processes.tables import work_item_table
 from engine.processes.timers import schedule_timers
@@ -191,6 +192,7 @@ class Signers(ApprovalBase):
             schedule_timers(
                 self.conn, instance.id, workflow, self.ctx.script_engine, self.ctx.clock()
             )
+            schedule_services(self.conn, instance.id, workflow, self.ctx.clock())
 
     def _next_after(self, work_item_id: int) -> Any:
         s = signer_table
