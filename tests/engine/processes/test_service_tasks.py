@@ -83,7 +83,7 @@ def server() -> Iterator[Server]:
 class Flow:
     """A published scoring process, its instance, and the worker's side, on one clock."""
 
-    def __init__(self, engine: sa.Engine, server: Server) -> None:
+    def __init__(self, engine: sa.Engine, server: Server, bpmn: str | None = None) -> None:
         self.engine, self.server = engine, server
         self.clock, self.specs = Clock(), SpecCache()
         self.registry = HandlerRegistry()
@@ -95,7 +95,7 @@ class Flow:
             self.registry.register(kind, handler)
         with engine.begin() as conn:
             self.ids = seed(conn)
-            publish(conn, scoring(server.url + "/score"))
+            publish(conn, bpmn or scoring(server.url + "/score"))
             self.instance = Processes(Context(conn, self.specs, self.clock)).start(
                 "scored",
                 actor=actor(self.ids["alice"]),
@@ -285,3 +285,40 @@ def test_publish_refuses_spiffarena_operators_and_service_properties_elsewhere(
     assert [(e.pointer, e.message) for e in caught.value.errors] == [
         ("#review", "url is a service task property; this is a userTask")
     ]
+
+
+def with_deadline(url: str) -> str:
+    """``scoring``, with a one-hour interrupting timer on the call leading to ``by_hand``."""
+    return scoring(url).replace(
+        '<bpmn:endEvent id="end">',
+        """<bpmn:boundaryEvent id="late" attachedToRef="score" cancelActivity="true">
+      <bpmn:outgoing>s4</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:userTask id="by_hand" name="人工评分">
+      <bpmn:extensionElements><spiffworkflow:properties>
+        <spiffworkflow:property name="assignee" value="initiator" />
+      </spiffworkflow:properties></bpmn:extensionElements>
+      <bpmn:incoming>s4</bpmn:incoming><bpmn:outgoing>s5</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end_by_hand"><bpmn:incoming>s5</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="s4" sourceRef="late" targetRef="by_hand" />
+    <bpmn:sequenceFlow id="s5" sourceRef="by_hand" targetRef="end_by_hand" />
+    <bpmn:endEvent id="end">""",
+    )
+
+
+def test_a_call_given_up_by_its_boundary_timer_is_not_made_again(
+    engine: sa.Engine, server: Server
+) -> None:
+    server.answer(Answer(404, {"detail": "not yet"}))
+    flow = Flow(engine, server, with_deadline(server.url + "/score"))
+    assert flow.run().incidents
+    flow.clock.now += dt.timedelta(hours=2)
+    assert len(flow.run().done) == 1  # the timer
+    assert flow.open_tasks() == ["by_hand"]
+
+    with flow.engine.begin() as conn:
+        retry(conn, flow.job().id, now=flow.clock.now)
+    assert len(flow.run().done) == 1
+    assert len(server.received) == 1  # the retried job found no call waiting
+    assert flow.open_tasks() == ["by_hand"]
