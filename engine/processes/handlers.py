@@ -1,4 +1,4 @@
-"""The jobs worker's side of processes: fire timers, remind, escalate.
+"""The jobs worker's side of processes: fire timers, remind, escalate, start on a timer.
 
 ``process_handlers(specs, clock)`` gives the handler of each process job
 kind (:mod:`engine.processes.timers`); the runtime registers them on the
@@ -13,23 +13,30 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
 import sqlalchemy as sa
 
 from engine.calendar import BusinessCalendar
 from engine.jobs import Job
+from engine.processes.approvals import Approvals
+from engine.processes.cycles import FormflowCycle
 from engine.processes.definitions import SpecCache
-from engine.processes.instances import RUNNING, Context, Processes, task_by_id
+from engine.processes.escalation_actions import mark_escalated, run_step, workflow_data
+from engine.processes.instances import RUNNING, Context, task_by_id
 from engine.processes.services import schedule_services
 from engine.processes.state import load
+from engine.processes.system_actor import SYSTEM
+from engine.processes.tables import process_table
+from engine.processes.timer_start import START, enqueue_start, start_schedule, start_timer
 from engine.processes.timers import (
     ESCALATE,
     REMIND,
     TIMER,
+    cycle_schedule,
     escalate,
     fire,
     open_item,
+    schedule_occurrence,
     schedule_timers,
 )
 
@@ -41,8 +48,9 @@ def process_handlers(
     clock: Callable[[], dt.datetime],
     calendar: BusinessCalendar | None = None,
 ) -> dict[str, Handler]:
-    def engine(conn: sa.Connection) -> Processes:
-        return Processes(Context(conn, specs, clock, calendar))
+    def engine(conn: sa.Connection) -> Approvals:
+        # Approvals: an escalation step may return the task (Approvals.return_to).
+        return Approvals(Context(conn, specs, clock, calendar))
 
     def on_timer(conn: sa.Connection, job: Job) -> None:
         p = engine(conn)
@@ -54,14 +62,23 @@ def process_handlers(
         task_id = str(job.payload["task"])
         timer = task_by_id(workflow, task_id)
         element = timer.task_spec.bpmn_id if timer is not None else None
+        cycle = timer is not None and isinstance(timer.task_spec.event_definition, FormflowCycle)
+        schedule = cycle_schedule(timer) if cycle else None
         if not fire(workflow, task_id):
             return  # completed or cancelled meanwhile: nothing to fire
         p._run(workflow, None)  # an error names its element; the job retries, then incident
         p._save(instance, workflow)
-        p._history(instance.id, None, "timer", element, None)
+        now, following, data = clock(), None, None
+        if schedule is not None:  # one occurrence of a repeating timer
+            index = int(job.payload["occurrence"])
+            following, missed = schedule.after(index, now)
+            data = {"occurrence": index + 1, "of": schedule.count, "missed": missed}
+        p._history(instance.id, None, "timer", element, None, data=data)
         p._project(instance.id, workflow, parsed, started_by=instance.started_by)
-        schedule_timers(conn, instance.id, workflow, p.ctx.script_engine, clock())
-        schedule_services(conn, instance.id, workflow, clock())
+        schedule_timers(conn, instance.id, workflow, p.ctx.script_engine, now)
+        schedule_services(conn, instance.id, workflow, now)
+        if schedule is not None and following is not None:
+            schedule_occurrence(conn, instance.id, timer, schedule, following, now)
 
     def on_remind(conn: sa.Connection, job: Job) -> None:
         p = engine(conn)
@@ -78,16 +95,43 @@ def process_handlers(
             return
         instance = p._lock_instance(item.instance_id)
         parsed = specs.get(conn, instance.process_key, instance.process_version)
-        data = _workflow_data(instance.state)
+        if "step" in job.payload:  # the task's ``escalation`` property
+            run_step(p, instance, item, parsed, int(job.payload["step"]))
+            return
+        data = workflow_data(instance.state)
         added = escalate(conn, item, parsed, data, instance.started_by)
+        mark_escalated(conn, item.id, clock())
         p._history(
             item.instance_id, None, "escalate", item.element_id, item.id, data={"roles": added}
         )
 
-    return {TIMER: on_timer, REMIND: on_remind, ESCALATE: on_escalate}
+    def on_timer_start(conn: sa.Connection, job: Job) -> None:
+        key, version = str(job.payload["process"]), int(job.payload["version"])
+        p = process_table
+        # Publishing locks this row too: a version published meanwhile either
+        # committed first (this start is superseded) or waits for this one.
+        current = conn.execute(
+            sa.select(p.c.current_version).where(p.c.key == key).with_for_update()
+        ).scalar_one_or_none()
+        if current != version:
+            return  # superseded: the newer version runs a schedule of its own
+        parsed = specs.get(conn, key, version)
+        published = dt.datetime.fromisoformat(str(job.payload["published_at"]))
+        event, schedule = start_timer(parsed), start_schedule(parsed, published)
+        if event is None or schedule is None:  # pragma: no cover - versions never change
+            return
+        now, index = clock(), int(job.payload["occurrence"])
+        following, missed = schedule.after(index, now)
+        starter = engine(conn)
+        instance_id = starter.start(key, actor=SYSTEM)  # no human actor: the timer did it
+        when = {"occurrence": schedule.at(index).isoformat(), "missed": missed}
+        starter._history(instance_id, None, "timer", event[0], None, data=when)
+        if following is not None:
+            enqueue_start(conn, key, version, published, schedule, following, now)
 
-
-def _workflow_data(state: Any) -> dict[str, Any]:
-    """The instance's process-level data (``record`` etc.) without rebuilding it."""
-    data = state.get("data", {}) if isinstance(state, dict) else {}
-    return data if isinstance(data, dict) else {}
+    return {
+        TIMER: on_timer,
+        REMIND: on_remind,
+        ESCALATE: on_escalate,
+        START: on_timer_start,
+    }

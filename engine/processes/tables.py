@@ -87,6 +87,8 @@ work_item_table = sa.Table(
     sa.Column("completed_at", UTCDateTime, nullable=True),
     sa.Column("completed_by", sa.BigInteger, nullable=True),
     sa.Column("outcome", sa.String(32), nullable=True),
+    # When an overdue task was first escalated (migration 0007); NULL: never.
+    sa.Column("escalated_at", UTCDateTime, nullable=True),
     sa.Index("ix_ff_work_item_assignee", "assignee_id", "status"),
     sa.Index("ix_ff_work_item_instance", "instance_id", "status"),
     sa.Index("ix_ff_work_item_completed_by", "completed_by", "id"),

@@ -9,15 +9,22 @@ enqueued in the same transaction as the step that started it:
   is still waiting, runs the engine and re-projects — in one transaction, so
   a timer fires once even if the worker is killed and restarted (the job is
   retried; a timer no longer waiting is a no-op). Timers due while the server
-  was down are simply due jobs: they run at start-up (catch-up).
+  was down are simply due jobs: they run at start-up (catch-up). A repeating
+  boundary timer (``timeCycle``, e.g. a chase every four hours, ``R3/PT4H``)
+  has one job per occurrence: each fires the boundary path once and enqueues
+  the next, until the repetitions run out or the task is done; occurrences
+  missed while the server was down fire once (:mod:`engine.processes.cycles`).
 * ``process.remind`` / ``process.escalate``: a user task's SLA. ``dueIn``
   sets ``due_at`` on the business calendar; ``remindBefore`` (working time
   before it) writes a reminder to the history; at ``due_at`` an open task is
   escalated: the roles in ``escalateTo`` become candidates too (the task
-  shows in their group inbox) and the history says so.
+  shows in their group inbox) and the history says so. A task's
+  ``escalation`` property replaces that with steps of its own, one job each
+  (:mod:`engine.processes.escalation`).
 
-Each job has a dedupe key (instance + task, or work item), so scheduling the
-same wait twice — a command retried, a step re-projected — makes one job.
+Each job has a dedupe key (instance + task [+ occurrence], or work item [+
+step]), so scheduling the same wait twice — a command retried, a step
+re-projected — makes one job.
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ from engine.errors import ErrorDetail
 from engine.jobs import enqueue
 from engine.processes.assignment import role_candidates
 from engine.processes.bpmn import ParsedBpmn
+from engine.processes.cycles import DUE, SINCE, FormflowCycle, Schedule, parse_cycle
 from engine.processes.errors import ProcessRuntimeError
+from engine.processes.escalation import escalation_steps
 from engine.processes.tables import candidate_table, work_item_table
 
 TIMER, REMIND, ESCALATE = "process.timer", "process.remind", "process.escalate"
@@ -83,6 +92,9 @@ def schedule_timers(
     now: dt.datetime,
 ) -> None:
     for task in timer_tasks(workflow):
+        if isinstance(task.task_spec.event_definition, FormflowCycle):
+            _schedule_first_occurrence(conn, instance_id, task, now)
+            continue
         enqueue(
             conn,
             TIMER,
@@ -91,6 +103,45 @@ def schedule_timers(
             dedupe_key=f"timer:{instance_id}:{task.id}",
             now=now,
         )
+
+
+def cycle_schedule(task: Any) -> Schedule:
+    """The occurrences of a waiting repeating timer, counted from when it began to wait."""
+    return parse_cycle(task.task_spec.event_definition.expression, _since(task))
+
+
+def schedule_occurrence(
+    conn: sa.Connection,
+    instance_id: int,
+    task: Any,
+    schedule: Schedule,
+    index: int,
+    now: dt.datetime,
+) -> None:
+    enqueue(
+        conn,
+        TIMER,
+        {"instance": instance_id, "task": str(task.id), "occurrence": index},
+        run_at=schedule.at(index),
+        dedupe_key=f"timer:{instance_id}:{task.id}:{index}",
+        now=now,
+    )
+
+
+def _schedule_first_occurrence(
+    conn: sa.Connection, instance_id: int, task: Any, now: dt.datetime
+) -> None:
+    # Always the first occurrence after the timer began to wait, whenever this
+    # runs: later ones are enqueued by the job of the one before (handlers),
+    # so a command re-scheduling the instance never starts a second chain.
+    schedule = cycle_schedule(task)
+    index = schedule.upcoming(_since(task))
+    if index is not None:
+        schedule_occurrence(conn, instance_id, task, schedule, index, now)
+
+
+def _since(task: Any) -> dt.datetime:
+    return dt.datetime.fromisoformat(task._get_internal_data(SINCE))
 
 
 def schedule_sla(
@@ -115,14 +166,26 @@ def schedule_sla(
             dedupe_key=f"remind:{work_item_id}",
             now=created,
         )
-    enqueue(
-        conn,
-        ESCALATE,
-        {"work_item": work_item_id},
-        run_at=due,
-        dedupe_key=f"escalate:{work_item_id}",
-        now=created,
-    )
+    steps = escalation_steps(properties)
+    if steps is None:  # no ``escalation`` property: escalateTo at the due time, as always
+        enqueue(
+            conn,
+            ESCALATE,
+            {"work_item": work_item_id},
+            run_at=due,
+            dedupe_key=f"escalate:{work_item_id}",
+            now=created,
+        )
+        return
+    for index, step in enumerate(steps):
+        enqueue(
+            conn,
+            ESCALATE,
+            {"work_item": work_item_id, "step": index},
+            run_at=calendar.add(due, step.after) if step.after else due,
+            dedupe_key=f"escalate:{work_item_id}:{index}",
+            now=created,
+        )
 
 
 def fire(workflow: Any, task_id: str) -> bool:
@@ -135,7 +198,10 @@ def fire(workflow: Any, task_id: str) -> bool:
     task = next((t for t in timer_tasks(workflow) if str(t.id) == task_id), None)
     if task is None:
         return False
-    task._set_internal_data(event_fired=True)
+    if isinstance(task.task_spec.event_definition, FormflowCycle):
+        task._set_internal_data(**{DUE: True})  # one occurrence; the timer keeps waiting
+    else:
+        task._set_internal_data(event_fired=True)
     workflow.refresh_timers()
     return True
 
