@@ -1,11 +1,8 @@
 """What process commands need from a request: the actor, and an engine wired to the app.
 
-The actor's roles are those of the compiled policy (inherited ones
-included) and their departments those the gate loaded, so task candidates
-match exactly the people permissions know. Task data is checked against the
-task's form with the record codec (all problems at once, each at its
-pointer), like a record payload. The engine is :class:`Approvals`: processes
-with every approval operation (transfer, delegate, signers, return, ...).
+The wiring itself (actor, codec checks, record values and write-back) is in
+:mod:`runtime.process_wiring`, shared with the command line; this module
+hands it the app's spec cache and clock, and checks request bodies.
 """
 
 from __future__ import annotations
@@ -18,55 +15,16 @@ import sqlalchemy as sa
 from engine.errors import ErrorDetail, NotFoundError, RecordValidationError
 from engine.processes import inbox
 from engine.processes.approvals import Approvals
-from engine.processes.instances import Actor, Context
-from engine.records.codec import codec_for
 from permissions.gate import Gate
-from permissions.records import GuardedRecords
+from runtime import process_wiring
+from runtime.process_wiring import actor_of
 from runtime.web.context import AppContext
 
-
-def actor_of(gate: Gate) -> Actor:
-    caller = gate.caller
-    return Actor(
-        user_id=caller.user_id,
-        roles=gate.roles(),
-        dept_ids=caller.user.dept_ids,
-        superuser=caller.superuser,
-    )
+__all__ = ["actor_of", "body_fields", "processes_for", "visible_task"]
 
 
 def processes_for(conn: sa.Connection, ctx: AppContext, gate: Gate) -> Approvals:
-    def validate_form(form: str, values: Any) -> dict[str, Any]:
-        codec_for(gate.schema.form(form).definition).parse(values, partial=True)
-        return dict(values)
-
-    def record_values(form: str, record_id: int) -> dict[str, Any]:
-        # The process reads its record as the system does: the caller's right
-        # to bind it was checked when the process was started.
-        tables = gate.schema.form(form)
-        t = tables.table
-        row = conn.execute(sa.select(t).where(t.c.id == record_id)).one()
-        keys = [f.key for f in tables.definition.column_fields]
-        keys += ["owner_id", "dept_id", "created_by"]
-        return {k: row._mapping[k] for k in keys}
-
-    def write_record(form: str, record_id: int, values: Mapping[str, Any]) -> None:
-        # A task form that is the bound record's form changes the record, with
-        # the actor's own rights (scope, field levels), like the record API.
-        records = GuardedRecords(conn, gate, form, clock=ctx.clock)
-        current = records.store.get(record_id, fields=(), scope=gate.scope(form, "update"))
-        records.update(record_id, dict(values), expected_version=current["version"])
-
-    return Approvals(
-        Context(
-            conn,
-            ctx.process_specs,
-            ctx.clock,
-            validate_form=validate_form,
-            record_values=record_values,
-            write_record=write_record,
-        )
-    )
+    return process_wiring.processes_for(conn, gate, specs=ctx.process_specs, clock=ctx.clock)
 
 
 def body_fields(

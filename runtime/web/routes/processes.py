@@ -18,7 +18,7 @@ from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError, Rec
 from engine.processes import inbox
 from engine.processes.cc import may_see_instance
 from engine.processes.definitions import list_processes, publish_process
-from permissions.records import GuardedRecords
+from runtime.process_wiring import start_process
 from runtime.web.deps import (
     Access,
     Ctx,
@@ -30,7 +30,7 @@ from runtime.web.deps import (
     json_response_body,
 )
 from runtime.web.problems import BadRequestError, UnsupportedMediaTypeError
-from runtime.web.process_context import actor_of, body_fields, processes_for
+from runtime.web.process_context import actor_of, body_fields
 
 router = APIRouter(prefix="/api/v1/processes", tags=["processes"])
 # Problem responses besides the ones every operation documents (runtime.web.openapi).
@@ -157,12 +157,16 @@ def start(key: str, gate: Access, payload: OptionalJsonBody, conn: Db, ctx: Ctx)
             raise RecordValidationError(
                 "record is {form, id}.", [ErrorDetail("/record", "an object with form and id")]
             )
-        # The caller must be able to read the record: out of scope answers 404.
-        GuardedRecords(conn, gate, form).get(record_id, fields=())
-        assert isinstance(record_id, int)
         bound = (form, record_id)
-    engine = processes_for(conn, ctx, gate)
-    instance_id = engine.start(key, actor=actor_of(gate), data=body.get("data") or {}, record=bound)
+    instance_id = start_process(
+        conn,
+        gate,
+        key,
+        data=body.get("data") or {},
+        record=bound,
+        specs=ctx.process_specs,
+        clock=ctx.clock,
+    )
     return _json(inbox.instance(conn, instance_id), 201)
 
 
