@@ -84,7 +84,14 @@ def add_jobs(engine: sa.Engine, kind: str, count: int, **payload: object) -> lis
 # --- the registry and the settings -------------------------------------------------------
 
 
-EVERY_KIND = [NOOP, "process.escalate", "process.remind", "process.service", "process.timer"]
+EVERY_KIND = [
+    NOOP,
+    "process.escalate",
+    "process.remind",
+    "process.service",
+    "process.timer",
+    "process.timer_start",
+]
 
 
 def test_registry_is_built_from_contributors() -> None:
