@@ -51,6 +51,7 @@ def _item_columns() -> list[Any]:
         w.c.status,
         w.c.assignee_id,
         w.c.due_at,
+        w.c.escalated_at,  # overdue and escalated (engine.processes.escalation)
         w.c.created_at,
         w.c.completed_at,
         w.c.completed_by,
@@ -65,7 +66,7 @@ def _item_columns() -> list[Any]:
 
 def _item_json(row: Any) -> dict[str, Any]:
     out = dict(row._mapping)
-    for key in ("due_at", "created_at", "completed_at"):
+    for key in ("due_at", "escalated_at", "created_at", "completed_at"):
         if out[key] is not None:
             out[key] = out[key].isoformat()
     form, record_id = out.pop("record_form"), out.pop("record_id")
