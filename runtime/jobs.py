@@ -42,7 +42,7 @@ from engine.jobs import (
 from engine.jobs.table import PENDING, RUNNING
 from engine.processes.definitions import SpecCache
 from engine.processes.handlers import process_handlers
-from engine.processes.service_handlers import service_handlers
+from engine.processes.service_handlers import service_preparers
 from permissions.org import write_audit
 from runtime.settings import Settings
 
@@ -75,8 +75,8 @@ def register_process_handlers(registry: HandlerRegistry) -> None:
 def register_service_handlers(registry: HandlerRegistry) -> None:
     """Service tasks' connector calls (engine.processes.service_handlers, connectors/)."""
     connectors = {"http": call_http}
-    for kind, handler in service_handlers(SpecCache(), utcnow, connectors).items():
-        registry.register(kind, handler)
+    for kind, prepare in service_preparers(SpecCache(), utcnow, connectors).items():
+        registry.register_prepared(kind, prepare)
 
 
 # Every runtime module that contributes job handlers, in registration order.

@@ -7,6 +7,13 @@ effect, and the job runs again. Handlers must therefore be idempotent in
 what they do outside the database (a webhook may be delivered twice if the
 worker dies between the call and the commit); their database effects are
 exactly-once.
+
+A job that calls another system registers a *prepare* step instead of a
+handler: it runs before the job's transaction opens, under the job's lease
+only (so no row is locked, and on SQLite the single write lock is free,
+while the other side answers), and returns the handler that finishes the
+job in its transaction. If the lease ran out meanwhile the result is
+dropped and another worker runs the job again.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from engine.jobs.queue import (
 )
 
 Handler = Callable[[sa.Connection, Job], None]
+# The slow, transaction-free part of a job; returns the handler that finishes it.
+Prepare = Callable[[sa.Engine, Job], Handler]
 Clock = Callable[[], dt.datetime]
 
 logger = logging.getLogger("formflow.jobs")
@@ -51,11 +60,20 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._prepares: dict[str, Prepare] = {}
 
     def register(self, kind: str, handler: Handler) -> None:
-        if kind in self._handlers:
-            raise ValueError(f"a handler for job kind {kind!r} is already registered")
+        self._refuse_twice(kind)
         self._handlers[kind] = handler
+
+    def register_prepared(self, kind: str, prepare: Prepare) -> None:
+        """A job whose ``prepare`` runs outside any transaction (see the module docstring)."""
+        self._refuse_twice(kind)
+        self._prepares[kind] = prepare
+
+    def _refuse_twice(self, kind: str) -> None:
+        if kind in self:
+            raise ValueError(f"a handler for job kind {kind!r} is already registered")
 
     def handles(self, kind: str) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`register`."""
@@ -69,11 +87,14 @@ class HandlerRegistry:
     def get(self, kind: str) -> Handler | None:
         return self._handlers.get(kind)
 
+    def prepare(self, kind: str) -> Prepare | None:
+        return self._prepares.get(kind)
+
     def __contains__(self, kind: object) -> bool:
-        return kind in self._handlers
+        return kind in self._handlers or kind in self._prepares
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._handlers))
+        return iter(sorted([*self._handlers, *self._prepares]))
 
 
 @dataclass(frozen=True)
@@ -144,10 +165,13 @@ def run_job(
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         try:
+            handler = registry.get(job.kind)
+            prepare = registry.prepare(job.kind)
+            if prepare is not None:
+                handler = prepare(engine, job)  # no transaction open: see the docstring
             with conn.begin():
                 if not lock_claimed(conn, job):
                     return "lost"
-                handler = registry.get(job.kind)
                 if handler is None:
                     raise PermanentJobError(f"No handler is registered for job kind {job.kind!r}.")
                 handler(conn, job)

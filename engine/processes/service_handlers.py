@@ -1,19 +1,20 @@
 """The jobs worker's side of service tasks: call the connector, then complete the task.
 
-``service_handlers(specs, clock, connectors)`` gives the handler of
-``process.service`` jobs; the runtime registers it with the connectors it
-ships (``connectors/``). One run, in the job's transaction:
+``service_preparers(specs, clock, connectors)`` gives the prepare step of
+``process.service`` jobs (:meth:`engine.jobs.HandlerRegistry.register_prepared`);
+the runtime registers it with the connectors it ships (``connectors/``).
+One run:
 
-1. read the instance *without locking it* and build the request from the
-   waiting task's data; a task no longer waiting makes the job a no-op;
-2. call the connector, bounded in time and size: no business row is locked
-   while the other side thinks (on PostgreSQL the job's own row is all the
-   run holds; SQLite has one writer, so there the write lock is held too —
-   one more reason for the connector's timeout);
-3. lock the instance, check again that the task still waits (the instance
-   may have been withdrawn, or returned past the task, during the call),
-   store the answer, complete the task, run on, save, project, record the
-   history and schedule the waits that follow.
+1. with no transaction open, read the instance *without locking it* and
+   build the request from the waiting task's data; a task no longer waiting
+   makes the job a no-op;
+2. still outside any transaction, call the connector, bounded in time and
+   size: no row is locked while the other side thinks, and on SQLite the
+   single write lock is free for everyone else;
+3. in the job's transaction: lock the instance, check again that the task
+   still waits (the instance may have been withdrawn, or returned past the
+   task, during the call), store the answer, complete the task, run on,
+   save, project, record the history and schedule the waits that follow.
 
 A connector error the other side may get over (5xx, network, timeout) is
 raised as it is: the job retries with backoff. A refusal (4xx) and a
@@ -30,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.calendar import BusinessCalendar
-from engine.jobs import Job, PermanentJobError
+from engine.jobs import Job, PermanentJobError, Prepare
 from engine.processes.definitions import SpecCache
 from engine.processes.errors import ProcessRuntimeError
 from engine.processes.instances import RUNNING, Context, Processes, task_by_id
@@ -52,18 +53,18 @@ from engine.processes.timers import schedule_timers
 Handler = Callable[[sa.Connection, Job], None]
 
 
-def service_handlers(
+def service_preparers(
     specs: SpecCache,
     clock: Callable[[], dt.datetime],
     connectors: Mapping[str, Connector],
     calendar: BusinessCalendar | None = None,
-) -> dict[str, Handler]:
-    def on_service(conn: sa.Connection, job: Job) -> None:
-        p = Processes(Context(conn, specs, clock, calendar))
+) -> dict[str, Prepare]:
+    def on_service(engine: sa.Engine, job: Job) -> Handler:
         instance_id, task_id = int(job.payload["instance"]), str(job.payload["task"])
-        call = _call(p, instance_id, task_id)
+        with engine.connect() as reading:
+            call = _call(Processes(Context(reading, specs, clock, calendar)), instance_id, task_id)
         if call is None:
-            return  # nothing waits for this call any more
+            return _nothing  # nothing waits for this call any more
         element, config, request = call
         connector = connectors.get(request.connector)
         if connector is None:
@@ -73,7 +74,18 @@ def service_handlers(
             data = result_data(element, config, response)
         except (ConnectorRejected, ProcessRuntimeError) as exc:
             raise PermanentJobError(str(exc)) from exc
+        summary = {"method": request.method, "url": request.url, "status": response.status}
+        return lambda conn, _job: _complete(conn, instance_id, task_id, element, data, summary)
 
+    def _complete(
+        conn: sa.Connection,
+        instance_id: int,
+        task_id: str,
+        element: str,
+        data: dict[str, Any],
+        summary: dict[str, Any],
+    ) -> None:
+        p = Processes(Context(conn, specs, clock, calendar))
         instance = p._lock_instance(instance_id)
         if instance.status != RUNNING:
             return  # withdrawn during the call
@@ -88,13 +100,16 @@ def service_handlers(
         except ProcessRuntimeError as exc:
             raise PermanentJobError(str(exc)) from exc
         p._save(instance, workflow)
-        summary = {"method": request.method, "url": request.url, "status": response.status}
         p._history(instance.id, None, "service", element, None, data=summary)
         p._project(instance.id, workflow, parsed, started_by=instance.started_by)
         schedule_timers(conn, instance.id, workflow, p.ctx.script_engine, clock())
         schedule_services(conn, instance.id, workflow, clock())
 
     return {SERVICE: on_service}
+
+
+def _nothing(conn: sa.Connection, job: Job) -> None:
+    """The job of a call nobody waits for any more: it is simply done."""
 
 
 def _call(

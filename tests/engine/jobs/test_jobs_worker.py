@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from jobs_support import T0, ManualClock, create_probe, probe_ids, write_probe
+from jobs_support import T0, ManualClock, create_probe, probe_ids, probe_table, write_probe
 
 from engine.jobs import (
+    Handler,
     HandlerRegistry,
     Job,
     PermanentJobError,
@@ -165,6 +166,40 @@ def test_the_handler_registry() -> None:
     assert "timer" in registry and registry.get("timer") is fire and list(registry) == ["timer"]
     with pytest.raises(ValueError, match="already registered"):
         registry.register("timer", fire)
+
+
+def test_a_prepared_job_does_its_slow_part_with_no_transaction_open(probed: sa.Engine) -> None:
+    """The prepare step runs first, outside any transaction; what it returns finishes the job."""
+    seen: list[str] = []
+
+    def prepare(engine: sa.Engine, job: Job) -> Handler:
+        # Another writer gets in now: nothing of the job's run holds a lock yet.
+        writer = engine.execution_options(sqlite_begin="IMMEDIATE")
+        with writer.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+            conn.execute(sa.insert(probe_table).values(job_id=0, note="while preparing"))
+        seen.append("prepared")
+        return write_probe
+
+    def fail(engine: sa.Engine, job: Job) -> Handler:
+        raise PermanentJobError("the other side answered 404")
+
+    [job_id] = _enqueue(probed)
+    registry = HandlerRegistry()
+    registry.register_prepared("probe", prepare)
+    report = run_once(probed, registry, worker_id="w1", clock=ManualClock())
+    assert (report.done, seen, probe_ids(probed)) == ([job_id], ["prepared"], [0, job_id])
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("probe", write_probe)
+    assert list(registry) == ["probe"] and registry.get("probe") is None
+
+    [failing] = _enqueue(probed)
+    refusing = HandlerRegistry()
+    refusing.register_prepared("probe", fail)
+    assert run_once(probed, refusing, worker_id="w1", clock=ManualClock()).incidents == [failing]
+    assert _job(probed, failing).last_error == "PermanentJobError: the other side answered 404"
+    assert probe_ids(probed) == [0, job_id]
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
