@@ -303,7 +303,13 @@ def app_import(state: CliState, directory: Path, dry_run: bool) -> None:
     with state.transaction(commit=not dry_run) as conn:
         results = import_app(conn, directory)
         roles = import_roles(conn, directory)
-        processes = import_processes(conn, directory, actor_id=None, now=dt.datetime.now(dt.UTC))
+        processes = import_processes(
+            conn,
+            directory,
+            actor_id=None,
+            now=dt.datetime.now(dt.UTC),
+            scripts=state.settings.script_tasks,
+        )
     for result in results:
         _echo_result(result)
     for p in processes:

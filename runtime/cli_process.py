@@ -56,6 +56,7 @@ def process_publish(state: CliState, file: Path) -> None:
             actor_id=None,
             now=dt.datetime.now(dt.UTC),
             source=file.name,
+            scripts=state.settings.script_tasks,
         )
     for w in result.warnings:
         click.echo(f"warning {w.pointer}: {w.message}")

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(
         default=10, ge=1, le=1000, description="Jobs a worker claims at a time."
     )
+    script_tasks: bool = Field(
+        default=False,
+        description="Publish BPMN script tasks (and pre/post scripts): assignments in the "
+        "sandboxed expression language. Off: files with scripts are refused.",
+    )
     worker_lease_seconds: float = Field(
         default=300,
         ge=1,

@@ -12,6 +12,7 @@ from engine.processes.definitions import SpecCache, publish_process
 from engine.processes.instances import Actor, Context, Processes
 from engine.processes.tables import work_item_table
 from engine.system import role_table, user_table
+from permissions import org
 
 NOW = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # Monday 09:00 in Shanghai
 
@@ -263,3 +264,29 @@ def open_item(conn: sa.Connection, instance_id: int, element: str, assignee: int
             )
         ).scalar_one()
     )
+
+
+def organisation(
+    conn: sa.Connection,
+    departments: list[tuple[str, str | None]],
+    members: list[tuple[str, str]],
+    now: dt.datetime = NOW,
+) -> dict[str, int]:
+    """Departments ``(code, parent)``, then users ``(name, primary department)``; their ids."""
+    for code, parent in departments:
+        org.create_department(
+            conn, code=code, name=code, parent_code=parent, actor_id=None, now=now
+        )
+    users = {}
+    for name, dept in members:
+        users[name] = int(
+            conn.execute(
+                sa.insert(user_table)
+                .values(username=name, display_name=name, created_at=now)
+                .returning(user_table.c.id)
+            ).scalar_one()
+        )
+        org.add_member(
+            conn, user_id=users[name], dept_code=dept, primary=True, actor_id=None, now=now
+        )
+    return users

@@ -26,7 +26,12 @@ SUFFIX = ".bpmn"
 
 
 def import_processes(
-    conn: sa.Connection, app_dir: Path, *, actor_id: int | None, now: dt.datetime
+    conn: sa.Connection,
+    app_dir: Path,
+    *,
+    actor_id: int | None,
+    now: dt.datetime,
+    scripts: bool = False,
 ) -> list[PublishedProcess]:
     folder = Path(app_dir) / PROCESSES_DIR
     if not folder.is_dir():
@@ -37,7 +42,11 @@ def import_processes(
         where = f"{PROCESSES_DIR}/{path.name}"
         try:
             text = path.read_text("utf-8")
-            results.append(publish_process(conn, text, actor_id=actor_id, now=now, source=where))
+            results.append(
+                publish_process(
+                    conn, text, actor_id=actor_id, now=now, source=where, scripts=scripts
+                )
+            )
         except UnicodeDecodeError:
             problems.append(ErrorDetail(where, "not UTF-8 text"))
         except ProcessDefinitionError as exc:

@@ -28,7 +28,9 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.parser.process import BpmnValidator
 
 from engine.errors import ErrorDetail
+from engine.processes.cycles import adapt_timer_specs, check_timer, timer_kind
 from engine.processes.errors import ProcessDefinitionError
+from engine.processes.scripts import script_problems
 from engine.processes.service_config import SERVICE_PROPERTIES, check_service
 from engine.processes.service_spec import FormflowBpmnParser
 
@@ -51,6 +53,7 @@ PROPERTIES = frozenset(
         "escalateTo",
         "form",
         "makerChecker",
+        "escalation",
     }
 )
 PROPERTIES |= SERVICE_PROPERTIES  # a service task's: engine/processes/service_config.py
@@ -128,8 +131,12 @@ def read_xml(text: str | bytes) -> Any:
         ) from None
 
 
-def parse_bpmn(text: str | bytes, *, source: str = "") -> ParsedBpmn:
-    """Parse and check the structure; raise ProcessDefinitionError listing every problem."""
+def parse_bpmn(text: str | bytes, *, source: str = "", scripts: bool = False) -> ParsedBpmn:
+    """Parse and check the structure; raise ProcessDefinitionError listing every problem.
+
+    ``scripts``: the server runs script tasks (``FORMFLOW_SCRIPT_TASKS``); without
+    it a script anywhere in the file is refused (engine/processes/scripts.py).
+    """
     root = read_xml(text)
     if _local(root.tag) != "definitions" or etree.QName(root).namespace != BPMN:
         raise ProcessDefinitionError(
@@ -154,7 +161,7 @@ def parse_bpmn(text: str | bytes, *, source: str = "") -> ParsedBpmn:
                 "the process id must be a letter or _, then up to 63 letters, digits, _ or -",
             )
         )
-    elements, conditions, timers = _read_elements(root, problems, warnings)
+    elements, conditions, timers = _read_elements(root, problems, warnings, scripts=scripts)
     if problems:
         raise ProcessDefinitionError(f"The process {key!r} cannot be published.", problems)
     parser = FormflowBpmnParser(validator=BpmnValidator())
@@ -162,6 +169,7 @@ def parse_bpmn(text: str | bytes, *, source: str = "") -> ParsedBpmn:
         parser.add_bpmn_xml(root, filename=source or None)
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
+        adapt_timer_specs([spec, *subprocess_specs.values()])  # Formflow's clock runs timers
     except ValidationException as exc:
         where = f"#{exc.id}" if getattr(exc, "id", "") else ""
         line = getattr(exc, "line_number", "")
@@ -182,7 +190,7 @@ def parse_bpmn(text: str | bytes, *, source: str = "") -> ParsedBpmn:
 
 
 def _read_elements(
-    root: Any, problems: list[ErrorDetail], warnings: list[ErrorDetail]
+    root: Any, problems: list[ErrorDetail], warnings: list[ErrorDetail], *, scripts: bool
 ) -> tuple[dict[str, Element], dict[str, str], dict[str, str]]:
     lanes: dict[str, str] = {}
     for lane in root.iter(_q(BPMN, "lane")):
@@ -209,6 +217,8 @@ def _read_elements(
                     "and use Formflow properties, forms or service tasks",
                 )
             )
+        if ns == SPIFF and _local(node.tag) in ("preScript", "postScript"):
+            problems.extend(_script_problems(node, _owner(node), scripts))
         if ns != BPMN:
             continue
         tag = _local(node.tag)
@@ -217,24 +227,12 @@ def _read_elements(
             if cond is not None and (cond.text or "").strip():
                 conditions[eid] = (cond.text or "").strip()
         elif tag == "timerEventDefinition":
-            if node.find(_q(BPMN, "timeCycle")) is not None:
-                problems.append(
-                    ErrorDetail(
-                        f"#{_owner(node)}", "repeating timers (timeCycle) are not supported"
-                    )
-                )
-            for kind in ("timeDuration", "timeDate"):
-                expr = node.find(_q(BPMN, kind))
-                if expr is not None:
-                    timers[_owner(node)] = (expr.text or "").strip()
+            problems.extend(check_timer(node))  # engine/processes/cycles.py
+            found = timer_kind(node)
+            if found is not None:
+                timers[_owner(node.getparent())] = found[1]
         elif tag == "scriptTask":
-            problems.append(
-                ErrorDetail(
-                    f"#{eid}",
-                    "script tasks are turned off: compute values with expressions in "
-                    "gateway conditions and task properties instead",
-                )
-            )
+            problems.extend(_script_problems(node.find(_q(BPMN, "script")), eid, scripts))
         if (
             tag.endswith("Task")
             or tag in ("startEvent", "endEvent", "callActivity", "subProcess")
@@ -248,6 +246,22 @@ def _read_elements(
             elements[eid] = Element(eid, tag, node.get("name") or eid, lanes.get(eid), props)
             problems.extend(check_service(node, tag, props))
     return elements, conditions, timers
+
+
+def _script_problems(node: Any, owner: str, scripts: bool) -> list[ErrorDetail]:
+    """A script (task, pre- or post-script) on a server with or without script tasks."""
+    if not scripts:
+        return [
+            ErrorDetail(
+                f"#{owner}",
+                "scripts are turned off on this server (FORMFLOW_SCRIPT_TASKS): compute "
+                "values with expressions in gateway conditions and task properties instead",
+            )
+        ]
+    text = (node.text or "") if node is not None else ""
+    if not text.strip():
+        return [ErrorDetail(f"#{owner}", "the script is empty")]
+    return [ErrorDetail(f"#{owner}", problem) for problem in script_problems(text)]
 
 
 def _properties(node: Any, problems: list[ErrorDetail]) -> Iterator[tuple[str, str]]:

@@ -3,7 +3,9 @@
 ``publish_process`` checks the file (:mod:`engine.processes.bpmn`), then
 what it refers to: every ``form`` is a published form, every condition,
 assignee and timer is a valid expression, every ``dueIn`` a business-calendar
-duration, every candidate role exists. All problems are reported at once,
+duration, every candidate role exists, every ``escalation`` parses. A version
+whose start event is a timer gets its first occurrence scheduled as it is
+published (:mod:`engine.processes.timer_start`). All problems are reported at once,
 each naming its BPMN element; nothing is written unless all is well.
 Publishing the same file again changes nothing. Instances keep the version
 they started on: versions are never changed or deleted.
@@ -25,8 +27,10 @@ from engine.expressions.errors import ExpressionError
 from engine.processes.assignment import parse_scope
 from engine.processes.bpmn import ParsedBpmn, parse_bpmn
 from engine.processes.errors import ProcessDefinitionError
+from engine.processes.escalation import check_escalation
 from engine.processes.scripting import check_expression, expression_text
 from engine.processes.tables import process_table, process_version_table
+from engine.processes.timer_start import schedule_start
 from engine.system import form_table, role_table
 
 
@@ -97,6 +101,8 @@ def check_references(conn: sa.Connection, parsed: ParsedBpmn) -> list[ErrorDetai
                 parse_duration(props["dueIn"])
             except CalendarDefinitionError as exc:
                 problems.append(ErrorDetail(where, f"dueIn: {exc.message}"))
+        if "escalation" in props:
+            problems += [ErrorDetail(where, message) for message in check_escalation(props)]
     return problems
 
 
@@ -112,9 +118,16 @@ def _names(text: str) -> list[str]:
 
 
 def publish_process(
-    conn: sa.Connection, bpmn: str, *, actor_id: int | None, now: dt.datetime, source: str = ""
+    conn: sa.Connection,
+    bpmn: str,
+    *,
+    actor_id: int | None,
+    now: dt.datetime,
+    source: str = "",
+    scripts: bool = False,
 ) -> PublishedProcess:
-    parsed = parse_bpmn(bpmn, source=source)
+    """Publish ``bpmn`` as a new version (``scripts``: the server runs script tasks)."""
+    parsed = parse_bpmn(bpmn, source=source, scripts=scripts)
     problems = check_references(conn, parsed)
     if problems:
         raise ProcessDefinitionError(
@@ -155,7 +168,9 @@ def publish_process(
             published_by=actor_id,
         )
     )
-    return PublishedProcess(parsed.key, parsed.name, version, True, tuple(parsed.warnings))
+    unscheduled = schedule_start(conn, parsed, version, now)
+    warnings = (*parsed.warnings, *unscheduled)
+    return PublishedProcess(parsed.key, parsed.name, version, True, warnings)
 
 
 def current_version(conn: sa.Connection, key: str) -> int:
@@ -193,7 +208,8 @@ class SpecCache:
             ).scalar_one_or_none()
             if bpmn is None:
                 raise NotFoundError(f"There is no version {version} of process {key!r}.")
-            found = parse_bpmn(bpmn, source=f"{key} v{version}")
+            # Published means accepted: scripts in it were allowed when it was.
+            found = parse_bpmn(bpmn, source=f"{key} v{version}", scripts=True)
             with self._lock:
                 self._specs[(key, version)] = found
         return found

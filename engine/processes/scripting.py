@@ -4,8 +4,9 @@ SpiffWorkflow evaluates gateway conditions and timer expressions through a
 script engine whose default is bare ``eval``/``exec`` with full builtins.
 :class:`ExpressionScriptEngine` evaluates them with :mod:`engine.expressions`
 instead: no builtins, no attributes, no imports, bounded in size and time.
-Script tasks never run (publishing refuses them) and service calls go
-through connector jobs, so ``execute`` and ``call_service`` refuse.
+Scripts run only where a server turned them on, as assignments in the same
+language (:mod:`engine.processes.scripts`); service calls go through
+connector jobs, so ``call_service`` refuses.
 
 Designer-friendly forms are accepted too: Camunda's ``${amount > 1000}``
 is the expression ``amount > 1000``, and a bare ISO 8601 duration or
@@ -26,6 +27,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
 from engine.expressions.api import evaluate_text, parse_cached
 from engine.expressions.errors import ExpressionError
+from engine.processes.scripts import ScriptError, run_script
 
 ISO_LITERAL = re.compile(
     r"^(R\d*/)?(P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?"
@@ -91,8 +93,15 @@ class ExpressionScriptEngine(PythonScriptEngine):  # type: ignore[misc]
             ) from None
         return _spiff_value(value)
 
-    def execute(self, task: Any, script: str, external_context: Any = None) -> None:
-        raise WorkflowTaskException("script tasks do not run in Formflow", task=task)
+    def execute(self, task: Any, script: str, external_context: Any = None) -> bool:
+        # Only a server with script tasks on publishes one (engine/processes/scripts.py).
+        context = {**task.data, **(external_context or {})}
+        try:
+            assigned = run_script(script, context, now=self.clock())
+        except ScriptError as exc:
+            raise WorkflowTaskException(f"the script failed: {exc}", task=task) from None
+        task.data.update(to_data(assigned))
+        return True
 
     def call_service(self, task: Any, **kwargs: Any) -> None:
         raise WorkflowTaskException(

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from engine.apps import import_app
 from engine.catalog import load_schema
 from engine.records.service import Actor, RecordStore
-from engine.jobs import HandlerRegistry, run_once
+from engine.jobs import HandlerRegistry, job_table, run_once
 from engine.processes.handlers import process_handlers
 from engine.processes.apps import import_processes
 from engine.system import user_table
@@ -100,7 +100,7 @@ def bank(engine: sa.Engine, database_url: str) -> Iterator[Bank]:
         import_app(conn, APP)
         import_roles(conn, APP)
         load_sample_data(conn, customers=10, today=dt.date(2026, 3, 16))
-        assert len(import_processes(conn, APP, actor_id=None, now=now)) == 3
+        assert len(import_processes(conn, APP, actor_id=None, now=now)) == 4
         ids = {
             r.username: int(r.id)
             for r in conn.execute(sa.select(user_table.c.username, user_table.c.id))
@@ -404,3 +404,25 @@ def test_every_approval_operation_on_the_loan_process_as_the_bank_staff(bank: Ba
         "start", "submit", "submit", "cc", "claim", "delegate", "resolve", "add_signer",
         "approve", "approve", "submit", "claim", "transfer", "approve", "claim", "return",
     ]  # fmt: skip
+
+
+def test_the_monthly_review_starts_itself_on_the_fifth_for_the_branch_heads(bank: Bank) -> None:
+    with bank.engine.connect() as conn:
+        due = conn.execute(
+            sa.select(job_table.c.run_at).where(job_table.c.kind == "process.timer_start")
+        ).scalar_one()
+    assert (due.astimezone(CST).day, due.astimezone(CST).hour) == (5, 9)
+    issued, bank.now = bank.now, due + dt.timedelta(minutes=1)
+    bank.run_jobs()
+    bank.now = issued  # the staff's sessions were issued now, for an hour
+    group = bank.client.get("/api/v1/tasks?view=group", headers=bank.headers["branch_li"])
+    (task,) = [t for t in group.json()["items"] if t["element_id"] == "branch_review"]
+    view = bank.instance("branch_li", task["instance_id"])
+    assert view["started_by"] is None  # nobody: the timer started it
+    assert [(h["action"], h["element_id"], h["actor_id"]) for h in view["history"]] == [
+        ("start", None, None),
+        ("timer", "every_month", None),
+    ]
+    bank.run_jobs()  # the next month's start is scheduled, not yet due
+    group = bank.client.get("/api/v1/tasks?view=group", headers=bank.headers["branch_li"])
+    assert len([t for t in group.json()["items"] if t["element_id"] == "branch_review"]) == 1

@@ -79,7 +79,9 @@ def publish(request: Request, user: CurrentUser, raw: RawBody, conn: Db, ctx: Ct
     if not user.is_superuser:
         raise PermissionDeniedError("Only administrators publish processes.")
     text = _bpmn_text(request.headers.get("content-type", ""), raw)
-    result = publish_process(conn, text, actor_id=user.user_id, now=ctx.clock())
+    result = publish_process(
+        conn, text, actor_id=user.user_id, now=ctx.clock(), scripts=ctx.settings.script_tasks
+    )
     body = {
         "key": result.key,
         "name": result.name,

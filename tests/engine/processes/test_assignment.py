@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from process_support import NOW
+from process_support import NOW, organisation
 
 from engine.processes.assignment import parse_scope, scoped_holders
-from engine.system import user_table
 from permissions import org
 from permissions.policy import PolicyStore
 
 
 def test_the_nearest_holders_at_or_above_a_department(connection: sa.Connection) -> None:
-    for code, parent in [("BANK", None), ("HZ", "BANK"), ("XH", "HZ"), ("TEAM", "XH")]:
-        org.create_department(
-            connection, code=code, name=code, parent_code=parent, actor_id=None, now=NOW
-        )
-    users = {}
-    for name, dept in [("head_xh", "XH"), ("head_hz", "HZ"), ("deputy", "XH"), ("rm", "TEAM")]:
-        users[name] = int(
-            connection.execute(
-                sa.insert(user_table)
-                .values(username=name, display_name=name, created_at=NOW)
-                .returning(user_table.c.id)
-            ).scalar_one()
-        )
-        org.add_member(
-            connection, user_id=users[name], dept_code=dept, primary=True, actor_id=None, now=NOW
-        )
+    users = organisation(
+        connection,
+        [("BANK", None), ("HZ", "BANK"), ("XH", "HZ"), ("TEAM", "XH")],
+        [("head_xh", "XH"), ("head_hz", "HZ"), ("deputy", "XH"), ("rm", "TEAM")],
+    )
     store = PolicyStore(connection, actor_id=None, now=NOW)
     store.assign_role(users["head_xh"], "branch_head")
     store.assign_role(users["head_hz"], "branch_head")

@@ -62,10 +62,10 @@ def test_structural_problems(connection: sa.Connection) -> None:
         '<bpmn:scriptTask id="calc"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>'
         '<bpmn:endEvent id="rejected">',
     )
-    assert ("#calc", problems(connection, scripted)[0][1]) == (
+    assert problems(connection, scripted)[0] == (
         "#calc",
-        "script tasks are turned off: compute values with expressions in gateway conditions "
-        "and task properties instead",
+        "scripts are turned off on this server (FORMFLOW_SCRIPT_TASKS): compute values with "
+        "expressions in gateway conditions and task properties instead",
     )
     unassigned = approval(task_props="")
     assert problems(connection, unassigned) == [
