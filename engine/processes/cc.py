@@ -55,7 +55,7 @@ def may_see_instance(
         actor.superuser
         or started_by == actor.user_id
         or _involved(conn, instance_id, actor)
-        or is_copied(conn, instance_id, actor.user_id)
+        or (actor.user_id is not None and is_copied(conn, instance_id, actor.user_id))
     )
 
 

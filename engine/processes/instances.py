@@ -123,7 +123,7 @@ _HISTORY = sa.insert(history_table)
 class Actor:
     """Who gives the command, as processes see them (resolved by the caller)."""
 
-    user_id: int
+    user_id: int | None  # None: the system (job handlers), never a request
     roles: frozenset[str] = frozenset()
     dept_ids: frozenset[int] = frozenset()
     superuser: bool = False

@@ -11,9 +11,6 @@ handlers use it, never a request.
 
 from __future__ import annotations
 
-from typing import cast
-
 from engine.processes.instances import Actor
 
-# Actor.user_id is an int for people; None is the system (see above).
-SYSTEM = Actor(user_id=cast(int, None), superuser=True)
+SYSTEM = Actor(user_id=None, superuser=True)
