@@ -39,8 +39,10 @@ PostgreSQL (in the schema ``bench_process``, dropped at the end):
 Also checked: the same loop drawn with a back edge
 (bench/fixtures/rework_back_edge.bpmn) — SpiffWorkflow 3.2.0 walks its task
 tree to a depth of 1,000 and a back edge adds two levels a round, so such an
-instance stops after about 500 rounds and looks *completed*. The benchmark
-runs it until that happens (or ``--depth-rounds``) and prints the round.
+instance would stop after about 500 rounds and look *completed*; the engine
+refuses the round that would pass 900 levels instead, naming the step. The
+benchmark sends the review back until one of the two happens (or
+``--depth-rounds``) and prints which, and the round.
 
 Exits 1 when a target is missed.
 
@@ -76,6 +78,7 @@ from bench._common import REPO, URL_VARIABLE, Database, database, summary_ms
 from bench._common import now as clock
 from engine.apps import import_app
 from engine.processes.definitions import SpecCache, current_version, publish_process
+from engine.processes.errors import ProcessRuntimeError
 from engine.processes.instances import Actor, Context, Processes
 from engine.processes.scripting import ExpressionScriptEngine, to_data
 from engine.processes.state import dump, load
@@ -640,7 +643,13 @@ def history(env: Env, steps: int, runs: int, budget: float, profile: bool) -> fl
 
 
 def depth_check(env: Env, max_rounds: int) -> int | None:
-    """Rounds of the back-edge loop until the instance stops being right (None: it never did)."""
+    """Rounds of the back-edge loop until the engine refuses the next one, or the instance
+    stops being right (None: neither happened).
+
+    The engine refuses a command that would take a task deeper than
+    ``Context.max_depth`` (900), naming the step, before SpiffWorkflow's cap of
+    1,000 levels would end the instance silently; the check says which came first.
+    """
     instance_id = start(env, BACK_EDGE)
     complete_open(env, instance_id, "submit", "rm", "submit", {"title": "rework"})
     for r in range(1, max_rounds + 1):
@@ -657,9 +666,17 @@ def depth_check(env: Env, max_rounds: int) -> int | None:
                     f" correct up to {r - 2} rounds ({r - 1} steps)"
                 )
                 return r - 1
-            env.processes(conn).complete(
-                items[0][0], actor=env.actors["branch_head"], data={}, outcome="reject"
-            )
+            try:
+                env.processes(conn).complete(
+                    items[0][0], actor=env.actors["branch_head"], data={}, outcome="reject"
+                )
+            except ProcessRuntimeError as exc:
+                print(
+                    f"  back-edge loop: round {r} refused by the engine, the instance still"
+                    f" running with its open review (right up to {r - 1} rounds sent back):"
+                    f" {exc.errors[0].pointer}: {exc.errors[0].message}"
+                )
+                return r - 1
     print(f"  back-edge loop: still running with one open review after {max_rounds} rounds")
     return None
 
