@@ -12,8 +12,8 @@ from SpiffWorkflow.util.task import TaskState
 from engine.errors import ErrorDetail, PermissionDeniedError, RecordValidationError
 from engine.processes.approval_tables import delegation_table, signer_table
 from engine.processes.errors import ProcessStateError
-from engine.processes.instances import DONE, MAX_COMMENT, OUTCOMES, Actor, Processes
-from engine.processes.tables import work_item_table
+from engine.processes.instances import MAX_COMMENT, OUTCOMES, Actor, Processes
+from engine.processes.tables import DONE, work_item_table
 from engine.system import user_table
 
 PENDING, RESOLVED = "pending", "resolved"

@@ -45,11 +45,19 @@ from engine.processes.approval_base import PENDING, RESOLVED, check_comment
 from engine.processes.approval_tables import delegation_table
 from engine.processes.cc import CarbonCopies
 from engine.processes.errors import ProcessStateError
-from engine.processes.instances import CANCELLED, DONE, OPEN, RUNNING, Actor
+from engine.processes.instances import Actor
 from engine.processes.services import schedule_services
 from engine.processes.signers import Signers
 from engine.processes.state import dump, load
-from engine.processes.tables import history_table, instance_table, work_item_table
+from engine.processes.tables import (
+    CANCELLED,
+    DONE,
+    OPEN,
+    RUNNING,
+    history_table,
+    instance_table,
+    work_item_table,
+)
 from engine.processes.timers import schedule_timers
 
 RETURNED = "returned"  # a work item closed by a return

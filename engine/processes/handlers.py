@@ -22,11 +22,11 @@ from engine.processes.approvals import Approvals
 from engine.processes.cycles import FormflowCycle
 from engine.processes.definitions import SpecCache
 from engine.processes.escalation_actions import mark_escalated, run_step, workflow_data
-from engine.processes.instances import RUNNING, Context, task_by_id
+from engine.processes.instances import Context, task_by_id
 from engine.processes.services import schedule_services
 from engine.processes.state import load
 from engine.processes.system_actor import SYSTEM
-from engine.processes.tables import process_table
+from engine.processes.tables import RUNNING, process_table
 from engine.processes.timer_start import START, enqueue_start, start_schedule, start_timer
 from engine.processes.timers import (
     ESCALATE,

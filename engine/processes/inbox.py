@@ -13,8 +13,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from engine.errors import NotFoundError
-from engine.processes.instances import OPEN, Actor
+from engine.processes.instances import Actor
 from engine.processes.tables import (
+    OPEN,
     candidate_table,
     history_table,
     instance_table,

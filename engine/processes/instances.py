@@ -34,6 +34,7 @@ from engine.calendar import BusinessCalendar
 from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError
 from engine.expressions.api import evaluate_text
 from engine.expressions.errors import ExpressionError
+from engine.processes import statements as sql
 from engine.processes.assignment import role_candidates
 from engine.processes.bpmn import Element, ParsedBpmn
 from engine.processes.definitions import SpecCache, current_version
@@ -42,81 +43,12 @@ from engine.processes.multi_instance import ApprovalScriptEngine, drop_element_v
 from engine.processes.scripting import ExpressionScriptEngine, expression_text, to_data
 from engine.processes.services import schedule_services
 from engine.processes.state import dump, load
-from engine.processes.tables import (
-    candidate_table,
-    history_table,
-    instance_table,
-    work_item_table,
-)
+from engine.processes.tables import COMPLETED, DONE, OPEN, RUNNING, instance_table
 from engine.processes.timers import schedule_sla, schedule_timers
 from engine.system import department_table, user_table
 
-RUNNING, COMPLETED = "running", "completed"
-OPEN, DONE, CANCELLED = "open", "done", "cancelled"
 OUTCOMES = frozenset({"approve", "reject", "submit"})
 MAX_COMMENT = 2_000
-
-# The statements of every command, built once: building a statement (and its
-# cache key) costs SQLAlchemy more than SQLite takes to run it.
-_W, _I, _C = work_item_table, instance_table, candidate_table
-_ITEM = sa.select(_W).where(_W.c.id == sa.bindparam("item_id"))
-_BUT_STATE = [c for c in _I.c if c.key != "state"]
-_THE_INSTANCE = _I.c.id == sa.bindparam("instance_id")
-_ITEMS_INSTANCE = _I.c.id == (
-    sa.select(_W.c.instance_id).where(_W.c.id == sa.bindparam("item_id")).scalar_subquery()
-)
-_LOCK = sa.select(_I).where(_THE_INSTANCE).with_for_update()
-_LOCK_NO_STATE = sa.select(*_BUT_STATE).where(_THE_INSTANCE).with_for_update()
-_LOCK_OF_ITEM = sa.select(_I).where(_ITEMS_INSTANCE).with_for_update()
-_LOCK_OF_ITEM_NO_STATE = sa.select(*_BUT_STATE).where(_ITEMS_INSTANCE).with_for_update()
-_ITEM_STATUS = sa.select(_W.c.status).where(_W.c.id == sa.bindparam("item_id"))
-_IS_CANDIDATE = (
-    sa.select(_C.c.work_item_id)
-    .where(
-        _C.c.work_item_id == sa.bindparam("item_id"),
-        sa.or_(
-            sa.and_(_C.c.kind == "user", _C.c.ref == sa.bindparam("user")),
-            sa.and_(_C.c.kind == "role", _C.c.ref.in_(sa.bindparam("roles", expanding=True))),
-            sa.and_(_C.c.kind == "dept", _C.c.ref.in_(sa.bindparam("depts", expanding=True))),
-        ),
-    )
-    .limit(1)
-)
-_CLOSE_ITEM = (
-    sa.update(_W)
-    .where(_W.c.id == sa.bindparam("b_id"))
-    .values(
-        status=sa.bindparam("b_status"),
-        completed_at=sa.bindparam("b_at"),
-        completed_by=sa.bindparam("b_by"),
-        outcome=sa.bindparam("b_outcome"),
-        assignee_id=sa.bindparam("b_assignee"),
-    )
-)
-_ASSIGN = (
-    sa.update(_W)
-    .where(_W.c.id == sa.bindparam("b_id"))
-    .values(assignee_id=sa.bindparam("b_assignee"))
-)
-_SAVE = (
-    sa.update(_I)
-    .where(_I.c.id == sa.bindparam("b_id"), _I.c.row_version == sa.bindparam("b_version"))
-    .values(
-        state=sa.bindparam("b_state", type_=_I.c.state.type),
-        row_version=sa.bindparam("b_version") + 1,
-        status=sa.bindparam("b_status"),
-        ended_at=sa.bindparam("b_ended"),
-    )
-)
-_OPEN_ITEMS = sa.select(_W.c.id, _W.c.task_id).where(
-    _W.c.instance_id == sa.bindparam("instance_id"), _W.c.status == OPEN
-)
-_CANCEL_ITEMS = (
-    sa.update(_W).where(_W.c.id.in_(sa.bindparam("ids", expanding=True))).values(status=CANCELLED)
-)
-_NEW_ITEM = sa.insert(_W).returning(_W.c.id)
-_NEW_CANDIDATES = sa.insert(_C)
-_HISTORY = sa.insert(history_table)
 
 
 @dataclass(frozen=True)
@@ -253,7 +185,7 @@ class Processes:
         self._run(workflow, task)
         now = self.ctx.clock()
         self.conn.execute(
-            _CLOSE_ITEM,
+            sql.CLOSE_ITEM,
             {
                 "b_id": item.id,
                 "b_status": DONE,
@@ -321,7 +253,7 @@ class Processes:
     def _save(self, instance: Any, workflow: Any) -> None:
         done = workflow.is_completed()
         result = self.conn.execute(
-            _SAVE,
+            sql.SAVE,
             {
                 "b_id": instance.id,
                 "b_version": instance.row_version,
@@ -338,11 +270,11 @@ class Processes:
     ) -> None:
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
         open_ids = {
-            r.task_id: r.id for r in self.conn.execute(_OPEN_ITEMS, {"instance_id": instance_id})
+            r.task_id: r.id for r in self.conn.execute(sql.OPEN_ITEMS, {"instance_id": instance_id})
         }
         gone = [item for task_id, item in open_ids.items() if task_id not in ready]
         if gone:
-            self.conn.execute(_CANCEL_ITEMS, {"ids": gone})
+            self.conn.execute(sql.CANCEL_ITEMS, {"ids": gone})
         now = self.ctx.clock()
         for task_id, task in ready.items():
             if task_id in open_ids:
@@ -355,7 +287,7 @@ class Processes:
             due = self._due(element, now)
             item_id = int(
                 self.conn.execute(
-                    _NEW_ITEM,
+                    sql.NEW_ITEM,
                     {
                         "instance_id": instance_id,
                         "task_id": task_id,
@@ -372,7 +304,7 @@ class Processes:
             candidates = self._candidates(element, context, started_by)
             if candidates:
                 self.conn.execute(
-                    _NEW_CANDIDATES,
+                    sql.NEW_CANDIDATES,
                     [{"work_item_id": item_id, "kind": k, "ref": r} for k, r in candidates],
                 )
             schedule_sla(self.conn, item_id, element.properties, now, due, self.calendar)
@@ -446,7 +378,7 @@ class Processes:
     # -- rows ----------------------------------------------------------------
 
     def _item(self, work_item_id: int) -> Any:
-        row = self.conn.execute(_ITEM, {"item_id": work_item_id}).one_or_none()
+        row = self.conn.execute(sql.ITEM, {"item_id": work_item_id}).one_or_none()
         if row is None:
             raise NotFoundError(f"Task {work_item_id} does not exist.")
         return row
@@ -457,7 +389,7 @@ class Processes:
         The lock comes first, so a command that closed the item meanwhile is
         seen; ``state=False`` leaves the instance's state unread.
         """
-        lock = _LOCK_OF_ITEM if state else _LOCK_OF_ITEM_NO_STATE
+        lock = sql.LOCK_OF_ITEM if state else sql.LOCK_OF_ITEM_NO_STATE
         instance = self.conn.execute(lock, {"item_id": work_item_id}).one_or_none()
         if instance is None:
             raise NotFoundError(f"Task {work_item_id} does not exist.")
@@ -467,7 +399,7 @@ class Processes:
 
     def _lock_instance(self, instance_id: int, *, state: bool = True) -> Any:
         """Lock the instance row; ``state=False`` leaves the (large) state unread."""
-        lock = _LOCK if state else _LOCK_NO_STATE
+        lock = sql.LOCK if state else sql.LOCK_NO_STATE
         row = self.conn.execute(lock, {"instance_id": instance_id}).one_or_none()
         if row is None:  # pragma: no cover - work items reference their instance
             raise NotFoundError(f"Process instance {instance_id} does not exist.")
@@ -475,7 +407,7 @@ class Processes:
 
     def _check_open(self, item: Any) -> None:
         # Re-read under the instance lock: a concurrent command may have closed it.
-        status = self.conn.execute(_ITEM_STATUS, {"item_id": item.id}).scalar_one()
+        status = self.conn.execute(sql.ITEM_STATUS, {"item_id": item.id}).scalar_one()
         _require_open(item.id, status)
 
     def _may_act(self, item: Any, actor: Actor) -> bool:
@@ -485,7 +417,7 @@ class Processes:
 
     def _is_candidate(self, item_id: int, actor: Actor) -> bool:
         found = self.conn.execute(
-            _IS_CANDIDATE,
+            sql.IS_CANDIDATE,
             {
                 "item_id": item_id,
                 "user": str(actor.user_id),
@@ -496,7 +428,7 @@ class Processes:
         return found is not None
 
     def _assign(self, item: Any, user_id: int | None) -> None:
-        self.conn.execute(_ASSIGN, {"b_id": item.id, "b_assignee": user_id})
+        self.conn.execute(sql.ASSIGN, {"b_id": item.id, "b_assignee": user_id})
 
     def _history(
         self,
@@ -510,7 +442,7 @@ class Processes:
         comment: str | None = None,
     ) -> None:
         self.conn.execute(
-            _HISTORY,
+            sql.HISTORY,
             {
                 "instance_id": instance_id,
                 "at": self.ctx.clock(),

@@ -14,8 +14,14 @@ import sqlalchemy as sa
 
 from engine.processes.approvals import WITHDRAWN
 from engine.processes.inbox import MAX_LIMIT
-from engine.processes.instances import COMPLETED, OPEN, RUNNING
-from engine.processes.tables import candidate_table, instance_table, work_item_table
+from engine.processes.tables import (
+    COMPLETED,
+    OPEN,
+    RUNNING,
+    candidate_table,
+    instance_table,
+    work_item_table,
+)
 from engine.system import department_table, user_table
 
 INSTANCE_STATUSES = (RUNNING, COMPLETED, WITHDRAWN)

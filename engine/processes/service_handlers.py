@@ -34,7 +34,7 @@ from engine.calendar import BusinessCalendar
 from engine.jobs import Job, PermanentJobError, Prepare
 from engine.processes.definitions import SpecCache
 from engine.processes.errors import ProcessRuntimeError
-from engine.processes.instances import RUNNING, Context, Processes, task_by_id
+from engine.processes.instances import Context, Processes, task_by_id
 from engine.processes.service_config import ServiceConfig, service_config
 from engine.processes.service_spec import finish, is_waiting
 from engine.processes.services import (
@@ -47,7 +47,7 @@ from engine.processes.services import (
     schedule_services,
 )
 from engine.processes.state import load
-from engine.processes.tables import instance_table
+from engine.processes.tables import RUNNING, instance_table
 from engine.processes.timers import schedule_timers
 
 Handler = Callable[[sa.Connection, Job], None]

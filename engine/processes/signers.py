@@ -25,11 +25,11 @@ from engine.errors import ErrorDetail, PermissionDeniedError, RecordValidationEr
 from engine.processes.approval_base import ApprovalBase, check_comment
 from engine.processes.approval_tables import signer_table
 from engine.processes.errors import ProcessStateError
-from engine.processes.instances import DONE, OPEN, Actor
+from engine.processes.instances import Actor
 from engine.processes.scripting import to_data
 from engine.processes.services import schedule_services
 from engine.processes.state import load
-from engine.processes.tables import work_item_table
+from engine.processes.tables import DONE, OPEN, work_item_table
 from engine.processes.timers import schedule_timers
 
 POSITIONS = ("before", "after")

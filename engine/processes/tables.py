@@ -23,6 +23,9 @@ from engine.forms.columns import BigIntId, UTCDateTime
 from engine.system import metadata
 
 KEY_LENGTH = 64
+# Instance and work-item statuses, as stored.
+RUNNING, COMPLETED = "running", "completed"
+OPEN, DONE, CANCELLED = "open", "done", "cancelled"
 
 process_table = sa.Table(
     "ff_process",
