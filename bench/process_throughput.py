@@ -114,7 +114,7 @@ LOAN_STEPS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 )
 START_DATA = {"product": "personal_loan"}
 USERS = {
-    "rm": ("bench_rm", frozenset[str]()),
+    "rm": ("bench_rm", frozenset({"relationship_manager"})),
     "branch_head": ("bench_branch_head", frozenset({"branch_head"})),
     "risk_officer": ("bench_risk_officer", frozenset({"risk_officer"})),
     "hq_admin": ("bench_hq_admin", frozenset({"hq_admin"})),

@@ -64,6 +64,12 @@ CAMUNDA_MAPPED = {
     "candidateGroups": "candidateRoles",
     "formKey": "form",
 }
+# On the process: who may start it (Camunda Modeler's "candidate starter" fields).
+STARTER_PROPERTIES = frozenset({"candidateStarterRoles", "candidateStarterUsers"})
+CAMUNDA_STARTERS = {
+    "candidateStarterGroups": "candidateStarterRoles",
+    "candidateStarterUsers": "candidateStarterUsers",
+}
 # Camunda attributes that only tune Camunda's own engine: ignored, with a warning.
 CAMUNDA_IGNORED = frozenset(
     {
@@ -106,6 +112,9 @@ class ParsedBpmn:
     conditions: dict[str, str]  # sequence flow id -> condition text
     timers: dict[str, str]  # timer event id -> its expression
     warnings: list[ErrorDetail] = field(default_factory=list)
+    # Who may start it (engine/processes/starters.py); both empty: anyone signed in.
+    starter_roles: tuple[str, ...] = ()
+    starter_users: tuple[str, ...] = ()
 
 
 def _q(ns: str, tag: str) -> str:
@@ -162,6 +171,7 @@ def parse_bpmn(text: str | bytes, *, source: str = "", scripts: bool = False) ->
             )
         )
     elements, conditions, timers = _read_elements(root, problems, warnings, scripts=scripts)
+    starters = _starters(main, problems)
     if problems:
         raise ProcessDefinitionError(f"The process {key!r} cannot be published.", problems)
     parser = FormflowBpmnParser(validator=BpmnValidator())
@@ -186,6 +196,8 @@ def parse_bpmn(text: str | bytes, *, source: str = "", scripts: bool = False) ->
         conditions=conditions,
         timers=timers,
         warnings=warnings,
+        starter_roles=starters.get("candidateStarterRoles", ()),
+        starter_users=starters.get("candidateStarterUsers", ()),
     )
 
 
@@ -293,6 +305,10 @@ def _camunda_attribute(
     where = f"#{node.get('id', '')}"
     if name in CAMUNDA_MAPPED:
         return
+    if name in CAMUNDA_STARTERS:
+        if _local(node.tag) != "process":
+            problems.append(ErrorDetail(where, f"camunda:{name} belongs on the process"))
+        return
     if name in CAMUNDA_IGNORED:
         warnings.append(
             ErrorDetail(where, f"camunda:{name} is ignored (it tunes Camunda's engine)")
@@ -305,6 +321,30 @@ def _camunda_attribute(
             "(service calls are Formflow connectors, assignment uses Formflow properties)",
         )
     )
+
+
+def _starters(process: Any, problems: list[ErrorDetail]) -> dict[str, tuple[str, ...]]:
+    """The process's own properties: who may start it (names, comma-separated)."""
+    found: dict[str, str] = {}
+    ext = process.find(_q(BPMN, "extensionElements"))
+    for ns in (SPIFF, CAMUNDA):
+        for prop in ext.iter(_q(ns, "property")) if ext is not None else ():
+            name = prop.get("name", "")
+            if name in STARTER_PROPERTIES:
+                found[name] = prop.get("value") or ""
+            else:
+                problems.append(
+                    ErrorDetail(
+                        f"#{process.get('id', '')}",
+                        f"unknown process property {name!r}; a process reads "
+                        + ", ".join(sorted(STARTER_PROPERTIES)),
+                    )
+                )
+    for attr, ours in CAMUNDA_STARTERS.items():
+        value = process.get(_q(CAMUNDA, attr))
+        if value is not None:
+            found.setdefault(ours, _unwrap(value))
+    return {k: tuple(n.strip() for n in v.split(",") if n.strip()) for k, v in found.items()}
 
 
 def _owner(node: Any) -> str:

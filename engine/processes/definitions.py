@@ -29,6 +29,7 @@ from engine.processes.bpmn import ParsedBpmn, parse_bpmn
 from engine.processes.errors import ProcessDefinitionError
 from engine.processes.escalation import check_escalation
 from engine.processes.scripting import check_expression, expression_text
+from engine.processes.starters import starter_problems
 from engine.processes.tables import process_table, process_version_table
 from engine.processes.timer_start import schedule_start
 from engine.system import form_table, role_table
@@ -48,6 +49,7 @@ def check_references(conn: sa.Connection, parsed: ParsedBpmn) -> list[ErrorDetai
     problems: list[ErrorDetail] = []
     forms = set(conn.execute(sa.select(form_table.c.key)).scalars())
     roles = set(conn.execute(sa.select(role_table.c.key)).scalars())
+    problems += starter_problems(conn, parsed)
     for flow, text in parsed.conditions.items():
         _expression(f"#{flow}", "condition", text, problems)
     for event, text in parsed.timers.items():

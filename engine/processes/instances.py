@@ -42,6 +42,7 @@ from engine.processes.errors import ProcessRuntimeError, ProcessStateError
 from engine.processes.multi_instance import ApprovalScriptEngine, drop_element_variable
 from engine.processes.scripting import ExpressionScriptEngine, expression_text, to_data
 from engine.processes.services import schedule_services
+from engine.processes.starters import require_starter
 from engine.processes.state import dump, load
 from engine.processes.tables import COMPLETED, DONE, OPEN, RUNNING, instance_table
 from engine.processes.timers import schedule_sla, schedule_timers
@@ -107,6 +108,7 @@ class Processes:
         """Start the current version of ``key``; run it to its first wait; the instance id."""
         version = current_version(self.conn, key)
         parsed = self.ctx.specs.get(self.conn, key, version)
+        require_starter(self.conn, parsed, actor)
         now = self.ctx.clock()
         workflow = BpmnWorkflow(
             parsed.spec, parsed.subprocess_specs, script_engine=self.ctx.script_engine

@@ -197,6 +197,32 @@ def test_credit_approval_needs_both_countersignatures(bank: Bank) -> None:
     assert bad.json()["errors"][0]["pointer"] == "/amount"
 
 
+def test_only_the_candidate_starters_start_a_process(bank: Bank) -> None:
+    def startable(who: str) -> dict[str, bool]:
+        r = bank.client.get("/api/v1/processes", headers=bank.headers[who])
+        assert r.status_code == 200, r.text
+        return {p["key"]: p["startable"] for p in r.json()["items"]}
+
+    assert startable("rm_wang") == {
+        "complaint_handling": True,
+        "credit_countersign": True,
+        "loan_service": True,
+        "monthly_review": False,
+    }
+    assert startable("risk_qian") == dict.fromkeys(startable("rm_wang"), False)
+    assert startable("hq_zhao")["monthly_review"] is True
+    assert startable("cc_gao")["complaint_handling"] is True
+    # A risk officer may approve loans but not open one: refused, and nothing started.
+    before = bank.client.get("/api/v1/tasks?view=started", headers=bank.headers["risk_qian"])
+    r = bank.client.post(
+        "/api/v1/processes/loan_service/instances", json={}, headers=bank.headers["risk_qian"]
+    )
+    assert r.status_code == 403, r.text
+    assert "role relationship_manager" in r.json()["detail"]
+    after = bank.client.get("/api/v1/tasks?view=started", headers=bank.headers["risk_qian"])
+    assert after.json()["items"] == before.json()["items"] == []
+
+
 def test_loan_service_runs_its_nine_steps(bank: Bank) -> None:
     instance = bank.start(
         "rm_wang", "loan_service", record={"form": "loan_application", "id": own_loan(bank)}

@@ -1,7 +1,9 @@
 """Processes over HTTP: publish (administrators), list, start, look at an instance.
 
-Starting a process bound to a record needs read access to that record
-(through the same compiled access as the record API: out of scope is 404).
+Starting a process needs to be one of its candidate starters, when it names
+them (engine/processes/starters.py), and, bound to a record, read access to
+that record (through the same compiled access as the record API: out of
+scope is 404).
 An instance is visible to its starter, to everyone who has, had or may claim
 one of its tasks, to those sent a copy (抄送), and to administrators.
 """
@@ -18,6 +20,7 @@ from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError, Rec
 from engine.processes import inbox
 from engine.processes.cc import may_see_instance
 from engine.processes.definitions import list_processes, publish_process
+from engine.processes.starters import may_start
 from runtime.process_wiring import start_process
 from runtime.web.deps import (
     Access,
@@ -48,9 +51,24 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(json_response_body(data), status, media_type="application/json")
 
 
-@router.get("", summary="List published processes")
-def list_(conn: Db, gate: Access) -> Response:
-    return _json({"items": list_processes(conn)})
+@router.get(
+    "",
+    summary="List published processes",
+    description="Each with `startable`: whether the caller may start it (its candidate "
+    "starters; a process that names none may be started by anyone signed in).",
+)
+def list_(conn: Db, gate: Access, ctx: Ctx) -> Response:
+    actor = actor_of(gate)
+    items = [
+        {
+            **item,
+            "startable": may_start(
+                conn, ctx.process_specs.get(conn, item["key"], item["version"]), actor
+            ),
+        }
+        for item in list_processes(conn)
+    ]
+    return _json({"items": items})
 
 
 @router.post(

@@ -54,7 +54,9 @@ def test_publish_is_for_administrators_and_names_bad_elements(api: Api) -> None:
     assert refused.status_code == 422
     assert {e["pointer"] for e in refused.json()["errors"]} == {"#review", "#f3"}
     listed = api.client.get("/api/v1/processes", headers=api.clerk.headers).json()
-    assert listed["items"] == [{"key": "review_flow", "name": "审批", "version": 1}]
+    assert listed["items"] == [
+        {"key": "review_flow", "name": "审批", "version": 1, "startable": True}
+    ]
 
 
 def test_start_bound_to_a_record_inbox_claim_approve_and_history(api: Api) -> None:
