@@ -36,7 +36,8 @@ from engine.errors import FormflowError, NotFoundError
 from engine.processes.apps import export_processes, import_processes
 from engine.publish.service import PublishResult, plan_publish, publish
 from permissions.apps import ROLES_FILE, export_roles, import_roles
-from runtime.auth.service import create_api_key, create_user, find_user_id
+from runtime.auth.service import create_api_key, find_user_id
+from runtime.auth.users import create_user_audited
 from runtime.database import (
     DatabaseUnavailable,
     FormSummary,
@@ -410,14 +411,16 @@ def user_create(
     """Create the account USERNAME; asks for its password unless told otherwise."""
     secret = _read_password(password, password_stdin, no_password)
     with state.transaction() as conn:
-        user_id = create_user(
+        # Audited like an account an administrator creates over REST (actor: the operator).
+        user_id = create_user_audited(
             conn,
             username=username,
             password=secret,
             display_name=display_name,
             is_superuser=superuser,
+            actor_id=None,
             now=dt.datetime.now(dt.UTC),
-        )
+        ).id
     kind = "superuser" if superuser else "user"
     how = "API keys only" if secret is None else "password"
     click.echo(f"Created {kind} {username!r} (id {user_id}); signs in with: {how}.")

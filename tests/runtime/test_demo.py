@@ -29,6 +29,7 @@ from engine.catalog import load_schema
 from engine.db import create_engine
 from engine.forms.checks import CN_MOBILE_PATTERN, cn_id_problem
 from engine.system import (
+    admin_audit_table,
     audit_table,
     department_closure_table,
     department_table,
@@ -412,6 +413,15 @@ def test_user_create_with_a_password_from_option_stdin_or_prompt(
     assert listing[0].split() == ["ID", "USERNAME", "NAME", "NOTES"]
     assert [line.split()[1] for line in listing[1:]] == ["alice", "bob", "carol"]
     assert "superuser" in listing[1] and "陈卡罗" in listing[3]
+    # Each account is in the administration audit, as one made over REST is.
+    a = admin_audit_table
+    with engine.connect() as conn:
+        audited = conn.execute(
+            sa.select(a.c.actor_id, a.c.entity, a.c.action, a.c.after).order_by(a.c.id)
+        ).all()
+    assert [(r.actor_id, r.entity, r.action) for r in audited] == [(None, "user", "create")] * 3
+    assert audited[0].after["username"] == "alice" and audited[0].after["is_superuser"] is True
+    assert "password" not in str(audited[0].after)
 
 
 def test_user_create_refusals_exit_1_with_a_reason(run: Run, fast_hashing: None) -> None:
