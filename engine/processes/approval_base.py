@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import ErrorDetail, PermissionDeniedError, RecordValidationError
 from engine.processes.approval_tables import delegation_table, signer_table
 from engine.processes.errors import ProcessStateError
-from engine.processes.instances import MAX_COMMENT, OUTCOMES, Actor, Processes
+from engine.processes.instances import Actor, Processes, check_outcome
 from engine.processes.tables import DONE, work_item_table
 from engine.system import user_table
 
@@ -84,35 +83,8 @@ class ApprovalBase(Processes):
         outcome: str = "submit",
         comment: str | None = None,
     ) -> dict[str, Any]:
-        if outcome not in OUTCOMES:
-            raise ProcessStateError(
-                "Unknown outcome.", [ErrorDetail("/outcome", f"one of {sorted(OUTCOMES)}")]
-            )
-        check_comment(comment)
-        values = dict(data or {})
-        if item.form_key and self.ctx.validate_form is not None:
-            values = self.ctx.validate_form(item.form_key, values)
-        return values
-
-    def _ready_task(self, workflow: Any, task_id: str) -> Any:
-        for task in workflow.get_tasks(state=TaskState.READY):
-            if str(task.id) == task_id:
-                return task
-        raise ProcessStateError("The task is no longer ready; reload it.")  # pragma: no cover
-
-    def _close(self, item: Any, actor: Actor, status: str, outcome: str) -> None:
-        w = work_item_table
-        self.conn.execute(
-            sa.update(w)
-            .where(w.c.id == item.id)
-            .values(
-                status=status,
-                completed_at=self.ctx.clock(),
-                completed_by=actor.user_id,
-                outcome=outcome,
-                assignee_id=item.assignee_id if item.assignee_id is not None else actor.user_id,
-            )
-        )
+        check_outcome(outcome, comment)
+        return self._form_values(item, data)
 
     def _user(self, username: Any, pointer: str) -> int:
         u = user_table
@@ -132,10 +104,3 @@ class ApprovalBase(Processes):
             sa.select(user_table.c.username).where(user_table.c.id == user_id)
         ).scalar()
         return str(found) if found is not None else f"user {user_id}"
-
-
-def check_comment(comment: str | None) -> None:
-    if comment is not None and len(comment) > MAX_COMMENT:
-        raise RecordValidationError(
-            "The comment is too long.", [ErrorDetail("/comment", f"at most {MAX_COMMENT}")]
-        )

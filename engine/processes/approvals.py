@@ -41,11 +41,11 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import ErrorDetail, PermissionDeniedError, RecordValidationError
-from engine.processes.approval_base import PENDING, RESOLVED, check_comment
+from engine.processes.approval_base import PENDING, RESOLVED
 from engine.processes.approval_tables import delegation_table
 from engine.processes.cc import CarbonCopies
 from engine.processes.errors import ProcessStateError
-from engine.processes.instances import Actor
+from engine.processes.instances import Actor, check_comment
 from engine.processes.services import schedule_services
 from engine.processes.signers import Signers
 from engine.processes.state import dump, load

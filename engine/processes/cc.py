@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError, RecordValidationError
-from engine.processes.approval_base import ApprovalBase, check_comment
+from engine.processes.approval_base import ApprovalBase
 from engine.processes.approval_tables import cc_table
 from engine.processes.inbox import MAX_LIMIT, candidate_of
-from engine.processes.instances import Actor
+from engine.processes.instances import Actor, check_comment
 from engine.processes.tables import instance_table, process_table, work_item_table
 
 MAX_CC = 50

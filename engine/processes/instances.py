@@ -31,7 +31,7 @@ from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from engine.calendar import BusinessCalendar
-from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError
+from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError, RecordValidationError
 from engine.expressions.api import evaluate_text
 from engine.expressions.errors import ExpressionError
 from engine.processes import statements as sql
@@ -155,20 +155,30 @@ class Processes:
         comment: str | None = None,
     ) -> int:
         """Complete an open work item with ``data`` and an outcome; the instance id."""
-        if outcome not in OUTCOMES:
-            raise ProcessStateError(
-                "Unknown outcome.", [ErrorDetail("/outcome", f"one of {sorted(OUTCOMES)}")]
-            )
-        if comment is not None and len(comment) > MAX_COMMENT:
-            raise ProcessStateError(
-                "The comment is too long.", [ErrorDetail("/comment", f"at most {MAX_COMMENT}")]
-            )
+        check_outcome(outcome, comment)
         item, instance = self._open(work_item_id)
         if not self._may_act(item, actor):
             raise PermissionDeniedError("This task is not yours to complete: claim it first.")
-        values = dict(data or {})
-        if item.form_key and self.ctx.validate_form is not None:
-            values = self.ctx.validate_form(item.form_key, values)
+        self._finish(instance, item, actor, data, outcome, comment, run=True)
+        return int(instance.id)
+
+    def _finish(
+        self,
+        instance: Any,
+        item: Any,
+        actor: Actor,
+        data: Mapping[str, Any] | None,
+        outcome: str,
+        comment: str | None,
+        *,
+        run: bool,
+    ) -> None:
+        """Record ``item``'s outcome on its SpiffWorkflow task and close it; ``run``: go on.
+
+        Without ``run`` the task keeps waiting (signers added after the
+        assignee still have to sign: :mod:`engine.processes.signers`).
+        """
+        values = self._form_values(item, data)
         bound = instance.record_form is not None and instance.record_form == item.form_key
         if bound and values and self.ctx.write_record is not None:
             # The task's form is the record's form: its data is a change of the
@@ -177,35 +187,44 @@ class Processes:
         parsed = self.ctx.specs.get(self.conn, instance.process_key, instance.process_version)
         workflow = load(instance.state, parsed, self.ctx.script_engine)
         task = task_by_id(workflow, item.task_id)
-        if task is not None and not task.has_state(TaskState.READY):
-            task = None
-        if task is None:  # pragma: no cover - the projection and the state disagree
+        if task is None or not task.has_state(TaskState.READY):  # pragma: no cover
             raise ProcessStateError("The task is no longer ready; reload it.")
-        self._check_depth(task, item.element_id)
         task.data.update(to_data({**values, "outcome": outcome, "comment": comment}))
         task.data[f"{item.element_id}_outcome"] = outcome
-        self._run(workflow, task)
-        now = self.ctx.clock()
+        if run:
+            self._check_depth(task, item.element_id)
+            self._run(workflow, task)
+        self._close(item, actor, DONE, outcome)
+        self._history(
+            instance.id, actor, outcome, item.element_id, item.id, data=values, comment=comment
+        )
+        self._save(instance, workflow)
+        if run:
+            now = self.ctx.clock()
+            self._project(instance.id, workflow, parsed, started_by=instance.started_by)
+            schedule_timers(self.conn, instance.id, workflow, self.ctx.script_engine, now)
+            schedule_services(self.conn, instance.id, workflow, now)
+
+    def _form_values(self, item: Any, data: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The submitted data, checked against the task's form (all problems at once)."""
+        values = dict(data or {})
+        if item.form_key and self.ctx.validate_form is not None:
+            values = self.ctx.validate_form(item.form_key, values)
+        return values
+
+    def _close(self, item: Any, actor: Actor, status: str, outcome: str) -> None:
         self.conn.execute(
             sql.CLOSE_ITEM,
             {
                 "b_id": item.id,
-                "b_status": DONE,
-                "b_at": now,
+                "b_status": status,
+                "b_at": self.ctx.clock(),
                 "b_by": actor.user_id,
                 "b_outcome": outcome,
                 # Completing an unclaimed task claims it.
                 "b_assignee": item.assignee_id if item.assignee_id is not None else actor.user_id,
             },
         )
-        self._history(
-            instance.id, actor, outcome, item.element_id, item.id, data=values, comment=comment
-        )
-        self._save(instance, workflow)
-        self._project(instance.id, workflow, parsed, started_by=instance.started_by)
-        schedule_timers(self.conn, instance.id, workflow, self.ctx.script_engine, now)
-        schedule_services(self.conn, instance.id, workflow, now)
-        return int(instance.id)
 
     def claim(self, work_item_id: int, *, actor: Actor) -> None:
         item, _ = self._open(work_item_id, state=False)
@@ -463,6 +482,21 @@ class Processes:
 def default_calendar() -> BusinessCalendar:
     """The national calendar with default hours: immutable, so built once, not per command."""
     return BusinessCalendar(unknown_years="weekends")
+
+
+def check_outcome(outcome: str, comment: str | None) -> None:
+    if outcome not in OUTCOMES:
+        raise ProcessStateError(
+            "Unknown outcome.", [ErrorDetail("/outcome", f"one of {sorted(OUTCOMES)}")]
+        )
+    check_comment(comment)
+
+
+def check_comment(comment: str | None) -> None:
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise RecordValidationError(
+            "The comment is too long.", [ErrorDetail("/comment", f"at most {MAX_COMMENT}")]
+        )
 
 
 def _require_open(item_id: int, status: str) -> None:

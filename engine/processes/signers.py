@@ -22,15 +22,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.errors import ErrorDetail, PermissionDeniedError, RecordValidationError
-from engine.processes.approval_base import ApprovalBase, check_comment
+from engine.processes.approval_base import ApprovalBase
 from engine.processes.approval_tables import signer_table
 from engine.processes.errors import ProcessStateError
-from engine.processes.instances import Actor
-from engine.processes.scripting import to_data
-from engine.processes.services import schedule_services
-from engine.processes.state import load
+from engine.processes.instances import Actor, check_comment, check_outcome
 from engine.processes.tables import DONE, OPEN, work_item_table
-from engine.processes.timers import schedule_timers
 
 POSITIONS = ("before", "after")
 
@@ -108,6 +104,7 @@ class Signers(ApprovalBase):
         comment: str | None = None,
     ) -> int:
         """Complete a task, unless delegated, waiting for signers, or refused by ``notBy``."""
+        check_outcome(outcome, comment)
         item, instance = self._open(work_item_id)
         if not self._may_act(item, actor):
             raise PermissionDeniedError("This task is not yours to complete: claim it first.")
@@ -125,14 +122,11 @@ class Signers(ApprovalBase):
         names = [self._name(u) for u in before]
         if names:
             raise ProcessStateError(f"Waiting for {', '.join(names)} to sign first.")
-        after = self._next_after(item.id)
-        if after is None or outcome == "reject":
-            return super().complete(
-                work_item_id, actor=actor, data=data, outcome=outcome, comment=comment
-            )
-        # The assignee approves; the process waits for the signers added after them.
-        self._finish(instance, item, actor, data, outcome, comment, run=False)
-        self._open_signer_item(item, after.id, after.user_id)
+        # Approved with signers added after the assignee: the process waits for them.
+        after = None if outcome == "reject" else self._next_after(item.id)
+        self._finish(instance, item, actor, data, outcome, comment, run=after is None)
+        if after is not None:
+            self._open_signer_item(item, after.id, after.user_id)
         return int(instance.id)
 
     def _sign(
@@ -157,42 +151,6 @@ class Signers(ApprovalBase):
         if after is not None:
             self._open_signer_item(item, after.id, after.user_id)
         return int(instance.id)
-
-    def _finish(
-        self,
-        instance: Any,
-        item: Any,
-        actor: Actor,
-        data: Mapping[str, Any] | None,
-        outcome: str,
-        comment: str | None,
-        *,
-        run: bool,
-    ) -> None:
-        """Record ``item``'s outcome on its SpiffWorkflow task; run the task when ``run``."""
-        values = self._validated(item, data, outcome, comment)
-        # The task's form is the bound record's: its data changes the record (as in complete).
-        bound = instance.record_form is not None and instance.record_form == item.form_key
-        if bound and values and self.ctx.write_record is not None:
-            self.ctx.write_record(instance.record_form, instance.record_id, values)
-        parsed = self.ctx.specs.get(self.conn, instance.process_key, instance.process_version)
-        workflow = load(instance.state, parsed, self.ctx.script_engine)
-        task = self._ready_task(workflow, item.task_id)
-        task.data.update(to_data({**values, "outcome": outcome, "comment": comment}))
-        task.data[f"{item.element_id}_outcome"] = outcome
-        if run:
-            self._run(workflow, task)
-        self._close(item, actor, DONE, outcome)
-        self._history(
-            instance.id, actor, outcome, item.element_id, item.id, data=values, comment=comment
-        )
-        self._save(instance, workflow)
-        if run:
-            self._project(instance.id, workflow, parsed, started_by=instance.started_by)
-            schedule_timers(
-                self.conn, instance.id, workflow, self.ctx.script_engine, self.ctx.clock()
-            )
-            schedule_services(self.conn, instance.id, workflow, self.ctx.clock())
 
     def _next_after(self, work_item_id: int) -> Any:
         s = signer_table
