@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Path, Request
+from fastapi.responses import Response
 
 from engine.errors import AuthenticationError
 from engine.forms.fieldtypes import INT64_MAX
@@ -136,3 +137,8 @@ RawBody = Annotated[bytes, Depends(raw_body)]
 
 def json_response_body(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer as every route writes it (decimals and dates as text, UTF-8 as is)."""
+    return Response(json_response_body(data), status, headers, media_type="application/json")

@@ -23,7 +23,7 @@ from engine.processes import inbox
 from engine.processes.approvals import Approvals
 from engine.processes.cc import may_see_instance
 from engine.processes.instances import Actor
-from runtime.web.deps import Access, Ctx, Db, OptionalJsonBody, RowId, json_response_body
+from runtime.web.deps import Access, Ctx, Db, OptionalJsonBody, RowId, json_response
 from runtime.web.process_context import actor_of, body_fields, processes_for, visible_task
 
 router = APIRouter(prefix="/api/v1")
@@ -54,10 +54,6 @@ def _body(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[st
     }
 
 
-def _json(data: Any) -> Response:
-    return Response(json_response_body(data), 200, media_type="application/json")
-
-
 Act = Callable[[Approvals, Actor, dict[str, Any]], object]
 
 
@@ -73,7 +69,7 @@ def _on_task(
     visible_task(conn, gate, task_id)
     body = body_fields(payload, kinds, required)
     act(processes_for(conn, ctx, gate), actor_of(gate), body)
-    return _json(inbox.task(conn, task_id))
+    return json_response(inbox.task(conn, task_id))
 
 
 TO = {"to": {"type": "string"}, "comment": COMMENT}
@@ -199,7 +195,7 @@ def withdraw(
     processes_for(conn, ctx, gate).withdraw(
         instance_id, actor=actor_of(gate), comment=body.get("comment")
     )
-    return _json(inbox.instance(conn, instance_id))
+    return json_response(inbox.instance(conn, instance_id))
 
 
 @router.post(
@@ -228,4 +224,4 @@ def cc(instance_id: RowId, gate: Access, payload: OptionalJsonBody, conn: Db, ct
         comment=body.get("comment"),
         work_item_id=body.get("task_id"),
     )
-    return _json({"sent_to": sent})
+    return json_response({"sent_to": sent})

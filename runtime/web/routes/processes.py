@@ -30,7 +30,7 @@ from runtime.web.deps import (
     OptionalJsonBody,
     RawBody,
     RowId,
-    json_response_body,
+    json_response,
 )
 from runtime.web.problems import BadRequestError, UnsupportedMediaTypeError
 from runtime.web.process_context import actor_of, body_fields
@@ -45,10 +45,6 @@ REFUSED: dict[int | str, dict[str, Any]] = {
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "Conflict with the process's current state"}
 }
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(json_response_body(data), status, media_type="application/json")
 
 
 @router.get(
@@ -68,7 +64,7 @@ def list_(conn: Db, gate: Access, ctx: Ctx) -> Response:
         }
         for item in list_processes(conn)
     ]
-    return _json({"items": items})
+    return json_response({"items": items})
 
 
 @router.post(
@@ -107,7 +103,7 @@ def publish(request: Request, user: CurrentUser, raw: RawBody, conn: Db, ctx: Ct
         "changed": result.changed,
         "warnings": [w.as_dict() for w in result.warnings],
     }
-    return _json(body, 201 if result.changed else 200)
+    return json_response(body, 201 if result.changed else 200)
 
 
 def _bpmn_text(content_type: str, raw: bytes) -> str:
@@ -187,7 +183,7 @@ def start(key: str, gate: Access, payload: OptionalJsonBody, conn: Db, ctx: Ctx)
         specs=ctx.process_specs,
         clock=ctx.clock,
     )
-    return _json(inbox.instance(conn, instance_id), 201)
+    return json_response(inbox.instance(conn, instance_id), 201)
 
 
 @router.get(
@@ -199,4 +195,4 @@ def get_instance(instance_id: RowId, conn: Db, gate: Access) -> Response:
     found = inbox.instance(conn, instance_id)
     if not may_see_instance(conn, instance_id, found["started_by"], actor_of(gate)):
         raise NotFoundError(f"Process instance {instance_id} does not exist.")
-    return _json(found)
+    return json_response(found)

@@ -30,7 +30,7 @@ from engine.records.query import ListQuery
 from permissions.gate import Gate
 from permissions.records import GuardedRecords
 from runtime.web.context import AppContext
-from runtime.web.deps import Access, Ctx, Db, JsonBody, RowId, json_response_body
+from runtime.web.deps import Access, Ctx, Db, JsonBody, RowId, json_response
 from runtime.web.listing import MAX_BATCH, parse_list_query, request_pointer
 from runtime.web.problems import BadRequestError, PreconditionRequiredError
 
@@ -41,10 +41,6 @@ router = APIRouter(prefix="/api/v1/forms/{form}", include_in_schema=False)
 # 401, never a 400/415 that would tell them about the body.
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json_response_body(data), status, headers, media_type="application/json")
 
 
 def _etag(record: dict[str, Any]) -> dict[str, str]:
@@ -92,14 +88,14 @@ def list_(form: str, request: Request, conn: Db, ctx: Ctx, gate: Access) -> Resp
     }
     if listing.total is not None:
         body["total"] = listing.total
-    return _json(body)
+    return json_response(body)
 
 
 @router.post("/records")
 def create(form: str, gate: Access, payload: JsonBody, conn: Db, ctx: Ctx) -> Response:
     record = _records(conn, gate, form, ctx).create(payload)
     headers = {**_etag(record), "Location": f"/api/v1/forms/{form}/records/{record['id']}"}
-    return _json(record, 201, headers)
+    return json_response(record, 201, headers)
 
 
 @router.get("/records/{record_id}")
@@ -122,13 +118,13 @@ def get(
         raise QueryError(
             exc.message, [ErrorDetail("/query/fields", e.message) for e in exc.errors]
         ) from None
-    return _json(record, headers=_etag(record))
+    return json_response(record, headers=_etag(record))
 
 
 @router.get("/records/{record_id}/history")
 def history(form: str, record_id: RowId, conn: Db, ctx: Ctx, gate: Access) -> Response:
     """The record's audit trail: who changed what and when, masked like the record."""
-    return _json({"items": _records(conn, gate, form, ctx).history(record_id)})
+    return json_response({"items": _records(conn, gate, form, ctx).history(record_id)})
 
 
 @router.patch("/records/{record_id}")
@@ -143,7 +139,7 @@ def update(
 ) -> Response:
     expected = _expected_version(request)
     record = _records(conn, gate, form, ctx).update(record_id, payload, expected_version=expected)
-    return _json(record, headers=_etag(record))
+    return json_response(record, headers=_etag(record))
 
 
 @router.delete("/records/{record_id}")
@@ -191,7 +187,7 @@ def batch(form: str, gate: Access, payload: JsonBody, conn: Db, ctx: Ctx) -> Res
         raise RecordValidationError(
             f"The batch was rejected: {len(errors)} problem(s); nothing was saved.", errors
         )
-    return _json({"results": results})
+    return json_response({"results": results})
 
 
 def _is_create(op: Any) -> bool:

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from engine.processes import inbox
 from engine.processes.cc import copies
-from runtime.web.deps import Access, Ctx, Db, OptionalJsonBody, RowId, json_response_body
+from runtime.web.deps import Access, Ctx, Db, OptionalJsonBody, RowId, json_response
 from runtime.web.process_context import actor_of, body_fields, processes_for, visible_task
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
@@ -49,10 +49,6 @@ COMPLETE_BODY = {
 }
 
 
-def _json(data: Any) -> Response:
-    return Response(json_response_body(data), 200, media_type="application/json")
-
-
 @router.get(
     "",
     summary="My tasks, my group's tasks, processes I started, tasks I did, copies sent to me",
@@ -65,27 +61,27 @@ def list_(
     limit: int = 50,
 ) -> Response:
     if view == "cc":
-        return _json({"items": copies(conn, actor_of(gate), limit=limit)})
-    return _json({"items": inbox.tasks(conn, actor_of(gate), view, limit=limit)})
+        return json_response({"items": copies(conn, actor_of(gate), limit=limit)})
+    return json_response({"items": inbox.tasks(conn, actor_of(gate), view, limit=limit)})
 
 
 @router.get("/{task_id}", summary="A task", responses={404: ACT[404]})
 def get(task_id: RowId, conn: Db, gate: Access) -> Response:
-    return _json(visible_task(conn, gate, task_id))
+    return json_response(visible_task(conn, gate, task_id))
 
 
 @router.post("/{task_id}:claim", summary="Take a group task", responses=ACT)
 def claim(task_id: RowId, conn: Db, gate: Access, ctx: Ctx) -> Response:
     visible_task(conn, gate, task_id)
     processes_for(conn, ctx, gate).claim(task_id, actor=actor_of(gate))
-    return _json(inbox.task(conn, task_id))
+    return json_response(inbox.task(conn, task_id))
 
 
 @router.post("/{task_id}:unclaim", summary="Give a claimed task back to the group", responses=ACT)
 def unclaim(task_id: RowId, conn: Db, gate: Access, ctx: Ctx) -> Response:
     visible_task(conn, gate, task_id)
     processes_for(conn, ctx, gate).unclaim(task_id, actor=actor_of(gate))
-    return _json(inbox.task(conn, task_id))
+    return json_response(inbox.task(conn, task_id))
 
 
 def _finish(task_id: int, outcome: str, payload: Any, conn: Any, gate: Any, ctx: Any) -> Response:
@@ -95,7 +91,7 @@ def _finish(task_id: int, outcome: str, payload: Any, conn: Any, gate: Any, ctx:
     processes_for(conn, ctx, gate).complete(
         task_id, actor=actor_of(gate), data=data, outcome=outcome, comment=comment
     )
-    return _json(inbox.task(conn, task_id))
+    return json_response(inbox.task(conn, task_id))
 
 
 @router.post(
