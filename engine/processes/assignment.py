@@ -1,4 +1,10 @@
-"""Who holds a role near a department: "the branch head of the initiator's branch".
+"""Who a task goes to: its assignee and candidates, resolved when it opens.
+
+:func:`resolve_assignee` evaluates the ``assignee`` expression (a user id or
+a username); :func:`task_candidates` gathers ``candidateRoles``,
+``candidateUsers``, ``candidateDepartments`` and the lane. Roles can be
+narrowed to who holds them near a department: "the branch head of the
+initiator's branch".
 
 ``candidateScope`` on a task narrows its ``candidateRoles`` (and its
 ``escalateTo``) from everyone holding the role to the holders nearest a
@@ -17,6 +23,7 @@ candidates of the work item, resolved when it opens, like every assignee.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -24,9 +31,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.errors import ErrorDetail
+from engine.expressions.api import evaluate_text
+from engine.expressions.errors import ExpressionError
 from engine.forms.keys import table_name
+from engine.processes.bpmn import Element, property_names
 from engine.processes.errors import ProcessRuntimeError
-from engine.system import casbin_rule_table, department_closure_table, user_department_table
+from engine.processes.scripting import expression_text
+from engine.system import (
+    casbin_rule_table,
+    department_closure_table,
+    department_table,
+    user_department_table,
+    user_table,
+)
 
 SCOPE = re.compile(r"^(initiator|record)(\+([0-9]))?$")
 
@@ -129,3 +146,62 @@ def role_candidates(
         if holders:
             return [("user", str(u)) for u in holders]
     return [("role", r) for r in roles]
+
+
+def resolve_assignee(
+    conn: sa.Connection, element: Element, context: Mapping[str, Any], now: dt.datetime
+) -> int | None:
+    """The user a task's ``assignee`` expression names (an id or a username), if it has one."""
+    text = element.properties.get("assignee")
+    if not text:
+        return None
+    try:
+        value = evaluate_text(expression_text(text), context, now=now)
+    except ExpressionError as exc:
+        raise ProcessRuntimeError(
+            f"The assignee of {element.id} could not be worked out: {exc.message}",
+            [ErrorDetail(f"#{element.id}", exc.message)],
+        ) from None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    found = conn.execute(
+        sa.select(user_table.c.id).where(user_table.c.username == str(value))
+    ).scalar_one_or_none()
+    if found is None:
+        raise ProcessRuntimeError(
+            f"The assignee of {element.id} is {value!r}, who is not a user.",
+            [ErrorDetail(f"#{element.id}", f"no user {value!r}")],
+        )
+    return int(found)
+
+
+def task_candidates(
+    conn: sa.Connection, element: Element, data: Mapping[str, Any], initiator: int | None
+) -> list[tuple[str, str]]:
+    """A task's candidates as (kind, ref): roles (or their scoped holders), users, departments."""
+    props = element.properties
+    out = role_candidates(
+        conn,
+        property_names(props.get("candidateRoles", "")),
+        props.get("candidateScope"),
+        element.id,
+        data,
+        initiator,
+    )
+    usernames = property_names(props.get("candidateUsers", ""))
+    if usernames:
+        found = conn.execute(
+            sa.select(user_table.c.id).where(user_table.c.username.in_(usernames))
+        ).scalars()
+        out += [("user", str(i)) for i in found]
+    depts = property_names(props.get("candidateDepartments", ""))
+    if depts:
+        found = conn.execute(
+            sa.select(department_table.c.id).where(department_table.c.code.in_(depts))
+        ).scalars()
+        out += [("dept", str(i)) for i in found]
+    if not out and "assignee" not in props and element.lane:
+        out.append(("role", element.lane))  # lanes map to roles by default
+    return sorted(set(out))

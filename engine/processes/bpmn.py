@@ -344,7 +344,12 @@ def _starters(process: Any, problems: list[ErrorDetail]) -> dict[str, tuple[str,
         value = process.get(_q(CAMUNDA, attr))
         if value is not None:
             found.setdefault(ours, _unwrap(value))
-    return {k: tuple(n.strip() for n in v.split(",") if n.strip()) for k, v in found.items()}
+    return {k: tuple(property_names(v)) for k, v in found.items()}
+
+
+def property_names(text: str) -> list[str]:
+    """The names in a comma-separated property (``"risk_officer, branch_head"``)."""
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def _owner(node: Any) -> str:

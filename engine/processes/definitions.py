@@ -25,7 +25,7 @@ from engine.calendar import CalendarDefinitionError, parse_duration
 from engine.errors import ErrorDetail, NotFoundError
 from engine.expressions.errors import ExpressionError
 from engine.processes.assignment import parse_scope
-from engine.processes.bpmn import ParsedBpmn, parse_bpmn
+from engine.processes.bpmn import ParsedBpmn, parse_bpmn, property_names
 from engine.processes.errors import ProcessDefinitionError
 from engine.processes.escalation import check_escalation
 from engine.processes.scripting import check_expression, expression_text
@@ -68,12 +68,12 @@ def check_references(conn: sa.Connection, parsed: ParsedBpmn) -> list[ErrorDetai
         if "assignee" in props:
             _expression(where, "assignee", props["assignee"], problems)
         for key in ("candidateRoles", "escalateTo"):
-            for role in _names(props.get(key, "")):
+            for role in property_names(props.get(key, "")):
                 if role not in roles:
                     problems.append(ErrorDetail(where, f"{key}: role {role!r} does not exist"))
         if "makerChecker" in props:
             value = props["makerChecker"]
-            steps = _names(value)
+            steps = property_names(value)
             if value not in ("true", "false", "initiator") and (
                 not steps or any(step not in parsed.elements for step in steps)
             ):
@@ -113,10 +113,6 @@ def _expression(where: str, what: str, text: str, problems: list[ErrorDetail]) -
         check_expression(text)
     except ExpressionError as exc:
         problems.append(ErrorDetail(where, f"{what} {expression_text(text)!r}: {exc.message}"))
-
-
-def _names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def publish_process(

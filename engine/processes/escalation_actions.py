@@ -17,7 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.processes.approval_tables import delegation_table
 from engine.processes.approvals import Approvals
 from engine.processes.assignment import scope_department, scoped_holders
-from engine.processes.bpmn import ParsedBpmn
+from engine.processes.bpmn import ParsedBpmn, property_names
 from engine.processes.errors import ProcessStateError
 from engine.processes.escalation import escalation_steps
 from engine.processes.instances import task_by_id
@@ -78,7 +78,7 @@ def heads(conn: sa.Connection, item: Any, parsed: ParsedBpmn, initiator: int | N
     on the way up, the ``escalateTo`` roles themselves (as ``candidateScope`` does).
     """
     element = parsed.elements[item.element_id]
-    roles = [r.strip() for r in element.properties.get("escalateTo", "").split(",") if r.strip()]
+    roles = property_names(element.properties.get("escalateTo", ""))
     found: set[int] = set()
     for dept in _departments(conn, item, initiator):
         found |= _nearest_holders(conn, roles, dept, item.assignee_id)

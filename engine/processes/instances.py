@@ -32,21 +32,18 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.calendar import BusinessCalendar
 from engine.errors import ErrorDetail, NotFoundError, PermissionDeniedError, RecordValidationError
-from engine.expressions.api import evaluate_text
-from engine.expressions.errors import ExpressionError
 from engine.processes import statements as sql
-from engine.processes.assignment import role_candidates
+from engine.processes.assignment import resolve_assignee, task_candidates
 from engine.processes.bpmn import Element, ParsedBpmn
 from engine.processes.definitions import SpecCache, current_version
 from engine.processes.errors import ProcessRuntimeError, ProcessStateError
 from engine.processes.multi_instance import ApprovalScriptEngine, drop_element_variable
-from engine.processes.scripting import ExpressionScriptEngine, expression_text, to_data
+from engine.processes.scripting import ExpressionScriptEngine, to_data
 from engine.processes.services import schedule_services
 from engine.processes.starters import require_starter
 from engine.processes.state import dump, load
 from engine.processes.tables import COMPLETED, DONE, OPEN, RUNNING, instance_table
 from engine.processes.timers import schedule_sla, schedule_timers
-from engine.system import department_table, user_table
 
 OUTCOMES = frozenset({"approve", "reject", "submit"})
 MAX_COMMENT = 2_000
@@ -304,7 +301,7 @@ class Processes:
             if element is None:  # pragma: no cover - every manual task is an element
                 continue
             context = {**task.data, "initiator": started_by}
-            assignee = self._assignee(element, context)
+            assignee = resolve_assignee(self.conn, element, context, now)
             due = self._due(element, now)
             item_id = int(
                 self.conn.execute(
@@ -322,69 +319,13 @@ class Processes:
                     },
                 ).scalar_one()
             )
-            candidates = self._candidates(element, context, started_by)
+            candidates = task_candidates(self.conn, element, context, started_by)
             if candidates:
                 self.conn.execute(
                     sql.NEW_CANDIDATES,
                     [{"work_item_id": item_id, "kind": k, "ref": r} for k, r in candidates],
                 )
             schedule_sla(self.conn, item_id, element.properties, now, due, self.calendar)
-
-    # -- assignment ----------------------------------------------------------
-
-    def _assignee(self, element: Element, context: Mapping[str, Any]) -> int | None:
-        text = element.properties.get("assignee")
-        if not text:
-            return None
-        try:
-            value = evaluate_text(expression_text(text), context, now=self.ctx.clock())
-        except ExpressionError as exc:
-            raise ProcessRuntimeError(
-                f"The assignee of {element.id} could not be worked out: {exc.message}",
-                [ErrorDetail(f"#{element.id}", exc.message)],
-            ) from None
-        if isinstance(value, bool) or value is None:
-            return None
-        if isinstance(value, int):
-            return value
-        found = self.conn.execute(
-            sa.select(user_table.c.id).where(user_table.c.username == str(value))
-        ).scalar_one_or_none()
-        if found is None:
-            raise ProcessRuntimeError(
-                f"The assignee of {element.id} is {value!r}, who is not a user.",
-                [ErrorDetail(f"#{element.id}", f"no user {value!r}")],
-            )
-        return int(found)
-
-    def _candidates(
-        self, element: Element, data: Mapping[str, Any], initiator: int | None
-    ) -> list[tuple[str, str]]:
-        props = element.properties
-        out: list[tuple[str, str]] = []
-        out += role_candidates(
-            self.conn,
-            _names(props.get("candidateRoles", "")),
-            props.get("candidateScope"),
-            element.id,
-            data,
-            initiator,
-        )
-        usernames = _names(props.get("candidateUsers", ""))
-        if usernames:
-            found = self.conn.execute(
-                sa.select(user_table.c.id).where(user_table.c.username.in_(usernames))
-            ).scalars()
-            out += [("user", str(i)) for i in found]
-        depts = _names(props.get("candidateDepartments", ""))
-        if depts:
-            found = self.conn.execute(
-                sa.select(department_table.c.id).where(department_table.c.code.in_(depts))
-            ).scalars()
-            out += [("dept", str(i)) for i in found]
-        if not out and "assignee" not in props and element.lane:
-            out.append(("role", element.lane))  # lanes map to roles by default
-        return sorted(set(out))
 
     @property
     def calendar(self) -> BusinessCalendar:
@@ -510,10 +451,6 @@ def task_by_id(workflow: Any, task_id: str) -> Any:
         return workflow.get_task_from_id(UUID(task_id))
     except TaskNotFoundException:
         return None
-
-
-def _names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def _json(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from engine.calendar import BusinessCalendar, parse_duration
 from engine.errors import ErrorDetail
 from engine.jobs import enqueue
 from engine.processes.assignment import role_candidates
-from engine.processes.bpmn import ParsedBpmn
+from engine.processes.bpmn import ParsedBpmn, property_names
 from engine.processes.cycles import DUE, SINCE, FormflowCycle, Schedule, parse_cycle
 from engine.processes.errors import ProcessRuntimeError
 from engine.processes.escalation import escalation_steps
@@ -217,7 +217,7 @@ def escalate(
     element = parsed.elements.get(item.element_id)
     if element is None:
         return []
-    roles = _names(element.properties.get("escalateTo", ""))
+    roles = property_names(element.properties.get("escalateTo", ""))
     rows = role_candidates(
         conn, roles, element.properties.get("candidateScope"), element.id, data, initiator
     )
@@ -240,7 +240,3 @@ def open_item(conn: sa.Connection, work_item_id: int) -> Any:
             work_item_table.c.id == work_item_id, work_item_table.c.status == "open"
         )
     ).one_or_none()
-
-
-def _names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
